@@ -1,0 +1,311 @@
+"""Shared pieces of the dataset loaders: the splits container, errors, checksums,
+data-directory lookup and the seeded "-M" validation split.
+
+Pixel convention: image inputs are float32 in [0, 1], shape (N, C, H, W), *not*
+normalised, so that input noise (lilaw_edu.noise) is applied before
+normalisation. ``DatasetSplits.mean``/``std`` (per channel, computed on the
+training split) are there for the normalisation that follows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "DataError", "DatasetNotFoundError", "DatasetSplits", "normalize",
+    "resolve_data_dir", "candidate_data_dirs", "file_digest", "verify_checksum",
+    "split_off_validation", "subsample", "channel_stats", "cache_dir",
+]
+
+
+class DataError(ValueError):
+    """A data file exists but is unusable: checksum mismatch, truncated or corrupted."""
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+    """The files of a dataset are not in any data directory that was searched."""
+
+
+@dataclass
+class DatasetSplits:
+    """Train / validation / test tensors of one dataset.
+
+    Attributes
+    ----------
+    x_train, x_val, x_test : Tensor, float32
+        Images: shape (N, C, H, W), values in [0, 1], unnormalised.
+        Series: shape (N, 1, T), z-normalised per series (UCR convention).
+    y_train, y_val, y_test : Tensor, int64, shape (N,)
+        Class ids in ``0 .. num_classes - 1``.
+    num_classes : int
+    class_names : list of str, length num_classes
+    name : str
+        Registry name, e.g. ``"ecg5000"``.
+    kind : str
+        ``"image"`` or ``"series"``.
+    mean, std : Tensor, shape (C,)
+        Per-channel mean and standard deviation of ``x_train``.
+    notes : str
+        Provenance and caveats (split used, "lossy JPEG", subsampling, ...).
+    """
+
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    num_classes: int
+    class_names: list
+    name: str
+    kind: str
+    mean: Tensor
+    std: Tensor
+    notes: str = ""
+
+    @property
+    def input_shape(self) -> tuple:
+        """Shape of one input, e.g. ``(1, 28, 28)`` or ``(1, 140)``."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def in_channels(self) -> int:
+        """Number of input channels C."""
+        return int(self.x_train.shape[1])
+
+    def sizes(self) -> dict:
+        """Number of samples per split: ``{"train": int, "val": int, "test": int}``."""
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+    def class_counts(self, split: str = "train") -> Tensor:
+        """Samples per class in ``split`` (``"train"``, ``"val"`` or ``"test"``), shape (num_classes,)."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        labels = getattr(self, f"y_{split}")
+        return torch.bincount(labels, minlength=self.num_classes)
+
+    def normalized(self) -> "DatasetSplits":
+        """Copy with every ``x_*`` normalised by the training ``mean``/``std``."""
+        return dataclasses.replace(
+            self,
+            x_train=normalize(self.x_train, self.mean, self.std),
+            x_val=normalize(self.x_val, self.mean, self.std),
+            x_test=normalize(self.x_test, self.mean, self.std),
+            notes=(self.notes + " Normalised with training mean/std.").strip(),
+        )
+
+
+def normalize(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """Per-channel ``(x - mean) / std``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, H, W) or (N, C, T)
+    mean, std : Tensor or sequence of float, shape (C,)
+
+    Returns
+    -------
+    Tensor, same shape as ``x``.
+    """
+    mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device)
+    std = torch.as_tensor(std, dtype=x.dtype, device=x.device)
+    if x.dim() < 3 or mean.shape != (x.shape[1],) or std.shape != mean.shape:
+        raise ValueError(
+            f"normalize needs x of shape (N, C, ...) and mean/std of shape (C,), "
+            f"got x {tuple(x.shape)}, mean {tuple(mean.shape)}, std {tuple(std.shape)}")
+    if bool((std <= 0).any()):
+        raise ValueError(f"std must be > 0 in every channel, got {std.tolist()}")
+    view = (1, -1) + (1,) * (x.dim() - 2)
+    return (x - mean.view(view)) / std.view(view)
+
+
+def channel_stats(x: Tensor) -> tuple:
+    """Per-channel mean and std (population) of ``x``, shape (N, C, ...) -> two (C,) tensors.
+
+    A channel with zero spread gets std 1 so that normalising never divides by zero.
+    """
+    flat = x.transpose(0, 1).reshape(x.shape[1], -1).double()
+    mean, std = flat.mean(dim=1), flat.std(dim=1, unbiased=False)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return mean.float(), std.float()
+
+
+# ----------------------------------------------------------------- directories
+
+def _repo_shared_data() -> Path:
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def cache_dir() -> Path:
+    """``$LILAW_CACHE_DIR`` or ``~/.cache/lilaw_edu`` (not created here)."""
+    return Path(os.environ.get("LILAW_CACHE_DIR", Path.home() / ".cache" / "lilaw_edu"))
+
+
+def candidate_data_dirs(data_dir=None) -> list:
+    """Data directories in lookup order.
+
+    Order: ``data_dir`` argument, then ``$LILAW_DATA_DIR``, then
+    ``<repo>/../shared/data`` if it exists, then ``~/.cache/lilaw_edu``.
+    When ``data_dir`` is given only it is searched, so an explicit choice is never
+    silently replaced by another copy.
+    """
+    if data_dir is not None:
+        return [Path(data_dir).expanduser()]
+    dirs = []
+    if os.environ.get("LILAW_DATA_DIR"):
+        dirs.append(Path(os.environ["LILAW_DATA_DIR"]).expanduser())
+    shared = _repo_shared_data()
+    if shared.is_dir():
+        dirs.append(shared)
+    dirs.append(cache_dir())
+    return dirs
+
+
+def resolve_data_dir(data_dir=None) -> Path:
+    """The directory downloads go to: ``data_dir``, else ``$LILAW_DATA_DIR``, else the cache."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    if os.environ.get("LILAW_DATA_DIR"):
+        return Path(os.environ["LILAW_DATA_DIR"]).expanduser()
+    return cache_dir()
+
+
+def find_file(relative_paths, data_dir=None):
+    """First existing ``dir / rel`` over the candidate dirs and ``relative_paths``, else None."""
+    for base in candidate_data_dirs(data_dir):
+        for rel in relative_paths:
+            path = base / rel
+            if path.exists():
+                return path
+    return None
+
+
+def not_found(name: str, expected: list, data_dir, fetch: str) -> DatasetNotFoundError:
+    """Build the one-line 'missing dataset' error naming the paths and the fetch command.
+
+    ``expected`` holds paths relative to a data directory; ``DIR`` in ``fetch``
+    is replaced by the directory the files should go to.
+    """
+    target = resolve_data_dir(data_dir)
+    searched = ", ".join(str(d) for d in candidate_data_dirs(data_dir))
+    where = " and ".join(str(target / rel) for rel in expected)
+    return DatasetNotFoundError(
+        f"dataset {name!r} not found (searched: {searched}). Put the files at {where} "
+        f"(or set LILAW_DATA_DIR / pass data_dir to a folder holding them); on a machine with "
+        f"internet fetch them with: {fetch.replace('DIR', str(target))}")
+
+
+# ------------------------------------------------------------------ checksums
+
+def file_digest(path, algorithm: str = "sha256") -> str:
+    """Hex digest (``"sha256"`` or ``"md5"``) of the file at ``path``."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_checksum(path, expected, algorithm: str, fix: str) -> None:
+    """Raise DataError unless the ``algorithm`` digest of ``path`` equals ``expected``.
+
+    ``expected=None`` skips the check (unknown file, e.g. a user-made fixture).
+    """
+    if expected is None:
+        return
+    got = file_digest(path, algorithm)
+    if got != expected:
+        raise DataError(
+            f"{algorithm} mismatch for {path}: expected {expected}, got {got}. "
+            f"The file is corrupted, truncated or a different version. Fix: {fix}")
+
+
+# ---------------------------------------------------------------------- splits
+
+def _check_fraction(val_fraction) -> None:
+    if not (isinstance(val_fraction, (int, float)) and 0.0 < float(val_fraction) < 1.0):
+        raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
+
+
+def split_off_validation(x: Tensor, y: Tensor, val_fraction: float, seed: int,
+                         stratify: bool = False) -> tuple:
+    """Hold out a seeded ``val_fraction`` of ``(x, y)`` as validation (the paper's "-M" split).
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, ...)
+    y : Tensor, int64, shape (N,)
+    val_fraction : float in (0, 1)
+        ``round(val_fraction * N)`` samples go to validation (per class when
+        ``stratify``, so the total may differ from the global rounding by a few).
+    seed : int
+        Seeds a ``torch.Generator``; same seed, same split.
+    stratify : bool
+        Keep class proportions in both parts.
+
+    Returns
+    -------
+    x_train, y_train, x_val, y_val : Tensor
+        Both parts keep the original order of the samples they contain.
+    """
+    _check_fraction(val_fraction)
+    gen = torch.Generator().manual_seed(int(seed))
+    if stratify:
+        val_parts = []
+        for c in torch.unique(y).tolist():
+            idx = torch.nonzero(y == c).flatten()
+            k = int(round(val_fraction * len(idx)))
+            val_parts.append(idx[torch.randperm(len(idx), generator=gen)[:k]])
+        val_idx = torch.cat(val_parts)
+    else:
+        n_val = int(round(val_fraction * len(y)))
+        val_idx = torch.randperm(len(y), generator=gen)[:n_val]
+    is_val = torch.zeros(len(y), dtype=torch.bool)
+    is_val[val_idx] = True
+    if is_val.all() or not is_val.any():
+        raise ValueError(f"val_fraction={val_fraction} leaves an empty split of {len(y)} samples")
+    return x[~is_val], y[~is_val], x[is_val], y[is_val]
+
+
+def subsample(x: Tensor, y: Tensor, max_count, seed: int) -> tuple:
+    """Seeded random subset of at most ``max_count`` samples (original order kept)."""
+    if max_count is None or max_count >= len(y):
+        return x, y
+    if not isinstance(max_count, int) or max_count < 1:
+        raise ValueError(f"max_train must be a positive int or None, got {max_count!r}")
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+    keep = torch.randperm(len(y), generator=gen)[:max_count].sort().values
+    return x[keep], y[keep]
+
+
+def to_image_tensor(arr: np.ndarray) -> Tensor:
+    """uint8 images (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [0, 1]."""
+    if arr.ndim == 3:
+        arr = arr[:, :, :, None]
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2))).float().div_(255.0)
+
+
+def resize_images(x: Tensor, size) -> Tensor:
+    """Bilinear (antialiased) resize of (N, C, H, W) in [0, 1] to (N, C, size, size), clamped to [0, 1].
+
+    Refuses results over 2 GiB: resize per batch in the training loop instead.
+    """
+    if size is None or tuple(x.shape[-2:]) == (size, size):
+        return x
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int or None, got {size!r}")
+    nbytes = x.shape[0] * x.shape[1] * size * size * 4
+    if nbytes > 2 * 2**30:
+        raise ValueError(
+            f"size={size} would need {nbytes / 2**30:.1f} GiB for {x.shape[0]} images; "
+            "load with size=None and resize each batch (lilaw_edu.datasets.resize_images) instead")
+    out = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                          align_corners=False, antialias=True)
+    return out.clamp_(0.0, 1.0)
