@@ -51,233 +51,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from . import image_ops
+from .noise_checks import (
+    _check_generator,
+    _check_inputs,
+    _check_kind,
+    _check_labels,
+    _check_num_classes,
+    _check_pool,
+    _check_rate,
+    _check_unit_range,
+    _select,
+)
+from .noise_maps import (
+    CIFAR10_CLASSES,
+    CIFAR10_CONFUSABLE,
+    _class_map_table,
+    asymmetric_transition_matrix,
+    confusable_map_from_confusion,
+    confusable_map_from_features,
+)
 
 LABEL_NOISE_KINDS = ("uniform", "asymmetric", "adjacent", "instance")
 INPUT_NOISE_KINDS = ("far_ood", "domain_shift", "ood_covariate", "zoom_shift", "crop_shift")
 SERIES_NOISE_KINDS = ("gaussian",)
 NOISE_KINDS = ("none",) + LABEL_NOISE_KINDS + INPUT_NOISE_KINDS + SERIES_NOISE_KINDS
 
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
-#: Confusable CIFAR-10 classes (index -> list of indices), from the pairs
-#: that dominate typical CIFAR-10 confusion matrices: cat<->dog,
-#: automobile<->truck, deer<->horse, airplane<->bird/ship. No class lists
-#: itself. (H-CAT's own map sends frog and truck to themselves, so those
-#: labels never change, and its comments disagree with its entries.)
-CIFAR10_CONFUSABLE = {
-    0: [2, 8],  # airplane -> bird, ship
-    1: [9],  # automobile -> truck
-    2: [0, 4, 6],  # bird -> airplane, deer, frog
-    3: [5],  # cat -> dog
-    4: [7, 2],  # deer -> horse, bird
-    5: [3],  # dog -> cat
-    6: [2, 3],  # frog -> bird, cat
-    7: [4, 5],  # horse -> deer, dog
-    8: [0, 1],  # ship -> airplane, automobile
-    9: [1],  # truck -> automobile
-}
+__all__ = [  # public API (the class maps live in noise_maps, re-exported here)
+    "CIFAR10_CLASSES", "CIFAR10_CONFUSABLE", "INPUT_NOISE_KINDS", "LABEL_NOISE_KINDS", "NOISE_KINDS",
+    "SERIES_NOISE_KINDS", "asymmetric_transition_matrix", "confusable_map_from_confusion",
+    "confusable_map_from_features", "inject_input_noise", "inject_label_noise", "inject_noise",
+]
 
-
-# ---------------------------------------------------------------- validation
-def _check_generator(generator) -> None:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-
-
-def _check_rate(rate) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, Real):
-        raise TypeError(f"rate must be a real number in [0, 1], got {rate!r}")
-    if math.isnan(rate) or not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate}")
-
-
-def _check_kind(kind, allowed: Sequence[str]) -> None:
-    if kind not in allowed:
-        raise ValueError(f"kind must be one of {tuple(allowed)}, got {kind!r}")
-
-
-def _check_num_classes(num_classes) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral):
-        raise TypeError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-
-
-def _check_labels(labels, num_classes: int) -> None:
-    if not isinstance(labels, Tensor):
-        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"labels must have an integer dtype (e.g. torch.int64), got {labels.dtype}")
-    if labels.ndim != 1 or labels.numel() == 0:
-        raise ValueError(f"labels must have shape (N,) with N >= 1, got shape {tuple(labels.shape)}")
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= num_classes:
-        raise ValueError(f"labels must be in [0, num_classes={num_classes}), got values in [{low}, {high}]")
-
-
-def _check_inputs(inputs) -> None:
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-    if not inputs.dtype.is_floating_point:
-        raise TypeError(f"inputs must have a floating dtype, got {inputs.dtype}")
-    is_series = inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[1] == 1)
-    if not (is_series or inputs.ndim == 4) or inputs.shape[0] == 0:
-        raise ValueError(
-            "inputs must have shape (N, C, H, W), (N, T) or (N, 1, T) with N >= 1, "
-            f"got shape {tuple(inputs.shape)}"
-        )
-    if torch.isnan(inputs).any():
-        raise ValueError("inputs must not contain NaN, got NaN values")
-
-
-def _check_unit_range(name: str, images: Tensor) -> None:
-    low, high = float(images.min()), float(images.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"{name} must be in [0, 1] (pixels before normalisation), got values in [{low:.4g}, {high:.4g}]"
-        )
-
-
-def _select(num_samples: int, rate: float, generator: torch.Generator, device) -> tuple[Tensor, Tensor]:
-    """Exactly round(rate * N) indices without replacement, and the matching mask."""
-    num_selected = int(round(rate * num_samples))
-    index = torch.randperm(num_samples, generator=generator, device=generator.device)[:num_selected]
-    index = index.to(device)
-    mask = torch.zeros(num_samples, dtype=torch.bool, device=device)
-    mask[index] = True
-    return index, mask
-
-
-# ---------------------------------------------------------------- class maps
-@torch.no_grad()
-def asymmetric_transition_matrix(num_classes: int, *, generator: torch.Generator) -> Tensor:
-    """Random class-dependent transition matrix for ``asymmetric`` noise.
-
-    Row c is a Dirichlet(1) draw over the C - 1 classes other than c
-    (normalised Exp(1) variables, ``-log(1 - U)``), with zero on the diagonal.
-
-    Parameters
-    ----------
-    num_classes : int
-        C >= 2.
-    generator : torch.Generator
-        Source of all randomness.
-
-    Returns
-    -------
-    Tensor, shape (C, C), float64
-        Rows sum to 1; ``T[c, c] = 0``. On ``generator``'s device.
-    """
-    _check_num_classes(num_classes)
-    _check_generator(generator)
-    shape = (num_classes, num_classes)
-    uniform = torch.rand(shape, generator=generator, device=generator.device, dtype=torch.float64)
-    exponential = -torch.log1p(-uniform)
-    exponential.fill_diagonal_(0.0)
-    return exponential / exponential.sum(dim=1, keepdim=True)
-
-
-def _top_k_other_classes(similarity: Tensor, k: int) -> dict[int, list[int]]:
-    num_classes = similarity.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < num_classes:
-        raise ValueError(f"k must be an int in [1, {num_classes - 1}], got {k!r}")
-    similarity = similarity.clone().double()
-    similarity.fill_diagonal_(-math.inf)
-    top = similarity.topk(k, dim=1).indices
-    return {c: top[c].tolist() for c in range(num_classes)}
-
-
-@torch.no_grad()
-def confusable_map_from_features(
-    features: Tensor, labels: Tensor, num_classes: int, k: int = 1
-) -> dict[int, list[int]]:
-    """Derive an ``instance``-noise class map from class similarity.
-
-    Each class is represented by the mean of its samples' features (for
-    images, e.g. flattened pixels or a pretrained network's embeddings);
-    its confusable classes are the ``k`` other classes whose means have the
-    highest cosine similarity to it.
-
-    Parameters
-    ----------
-    features : Tensor, shape (N, ...)
-        Per-sample features; flattened to (N, D).
-    labels : Tensor, shape (N,), int64
-        Class of each sample; every class in [0, C) must occur.
-    num_classes : int
-        C.
-    k : int
-        Confusable classes per class, 1 <= k < C.
-
-    Returns
-    -------
-    dict[int, list[int]]
-        Class -> its k most similar other classes, most similar first.
-    """
-    _check_num_classes(num_classes)
-    _check_labels(labels, num_classes)
-    if not isinstance(features, Tensor) or features.shape[0] != labels.shape[0]:
-        shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
-        raise ValueError(f"features must be a tensor of shape (N={labels.shape[0]}, ...), got {shape}")
-    flat = features.reshape(features.shape[0], -1)
-    if flat.dtype not in (torch.float32, torch.float64):
-        flat = flat.float()  # no copy for float32/float64 features (they can be large)
-    counts = torch.bincount(labels, minlength=num_classes)
-    if (counts == 0).any():
-        missing = torch.nonzero(counts == 0).flatten().tolist()
-        raise ValueError(f"labels must contain every class in [0, {num_classes}), got none of {missing}")
-    one_hot = F.one_hot(labels.to(flat.device).long(), num_classes).to(flat.dtype)
-    means = (one_hot.T @ flat).double() / counts.to(flat.device)[:, None]
-    means = F.normalize(means, dim=1)
-    return _top_k_other_classes(means @ means.T, k)
-
-
-def confusable_map_from_confusion(confusion: Tensor, k: int = 1) -> dict[int, list[int]]:
-    """Derive an ``instance``-noise class map from a confusion matrix.
-
-    Parameters
-    ----------
-    confusion : Tensor, shape (C, C)
-        ``confusion[i, j]`` = how often true class i is predicted as j
-        (counts or rates, e.g. from a model trained on clean data).
-    k : int
-        Confusable classes per class, 1 <= k < C.
-
-    Returns
-    -------
-    dict[int, list[int]]
-        Class -> the k classes it is most often mistaken for (diagonal ignored).
-    """
-    if not isinstance(confusion, Tensor) or confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
-        shape = tuple(confusion.shape) if isinstance(confusion, Tensor) else type(confusion).__name__
-        raise ValueError(f"confusion must be a square tensor of shape (C, C), got {shape}")
-    return _top_k_other_classes(confusion, k)
-
-
-def _class_map_table(class_map: Mapping, num_classes: int) -> tuple[Tensor, Tensor]:
-    """Check a class map and pack it as (C, L) padded table + (C,) lengths."""
-    if not isinstance(class_map, Mapping):
-        raise TypeError(f"class_map must be a dict class -> list of classes, got {type(class_map).__name__}")
-    lists = []
-    for c in range(num_classes):
-        others = list(class_map.get(c, []))
-        if not others or c in others or any(not 0 <= int(o) < num_classes for o in others):
-            raise ValueError(
-                f"class_map[{c}] must be a non-empty list of other classes "
-                f"in [0, {num_classes}), got {others}"
-            )
-        lists.append([int(o) for o in others])
-    width = max(len(o) for o in lists)
-    table = torch.tensor([o + [o[0]] * (width - len(o)) for o in lists], dtype=torch.int64)
-    return table, torch.tensor([len(o) for o in lists], dtype=torch.int64)
 
 
 # ---------------------------------------------------------------- label noise
@@ -367,17 +177,6 @@ def inject_label_noise(
 
 
 # ---------------------------------------------------------------- input noise
-def _check_pool(far_ood_pool) -> None:
-    if far_ood_pool is None:
-        raise ValueError("far_ood_pool must be images (M, C, H, W) in [0, 1] for kind='far_ood', got None")
-    if not isinstance(far_ood_pool, Tensor) or not far_ood_pool.dtype.is_floating_point:
-        raise TypeError(f"far_ood_pool must be a float tensor, got {type(far_ood_pool).__name__}")
-    if far_ood_pool.ndim != 4 or far_ood_pool.shape[0] == 0 or torch.isnan(far_ood_pool).any():
-        shape = tuple(far_ood_pool.shape)
-        raise ValueError(f"far_ood_pool must have shape (M, C, H, W), M >= 1, no NaN; got {shape}")
-    _check_unit_range("far_ood_pool", far_ood_pool)
-
-
 @torch.no_grad()
 def inject_input_noise(
     inputs: Tensor,
