@@ -30,7 +30,7 @@ browser:
 
 test: install browser
 	$(BIN)/pytest tests -q
-	$(TIMEOUT) 900 $(BIN)/pytest --nbval-lax --sanitize-with book/nbval_sanitize.cfg book/ -q -p no:cacheprovider
+	$(TIMEOUT) 900 $(BIN)/pytest --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg book/ -q -p no:cacheprovider
 
 book: install
 	$(TIMEOUT) 1800 $(BIN)/jupyter-book build . -W -n --keep-going

@@ -60,11 +60,11 @@ def check_probs(probs: Tensor, targets: Tensor, *, atol: float = 1e-3) -> None:
         Logits passed by mistake are caught by the row-sum check.
     """
     check_logits_targets(probs, targets, name="probs")
-    lo = float(probs.min())
+    lo = float(probs.detach().min())
     if lo < 0:
         raise ValueError(f"probs must be probabilities in [0, 1], got a minimum of {lo:.4g}; "
                          "did you pass logits? apply torch.softmax(logits, dim=1) first")
-    sums = probs.sum(dim=1)
+    sums = probs.detach().sum(dim=1)
     worst = float((sums - 1).abs().max())
     if worst > atol:
         raise ValueError(f"probs rows must sum to 1, got row sums in [{float(sums.min()):.4g}, {float(sums.max()):.4g}]; "
