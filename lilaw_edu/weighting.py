@@ -302,7 +302,7 @@ class LiLAW(nn.Module):
         probs = torch.softmax(logits, dim=1)
         return (self._weights(probs, targets, (self.alpha, self.beta, self.delta)) * losses).mean()
 
-    def meta_step(self, val_logits: Tensor, val_targets: Tensor) -> dict[str, float]:
+    def meta_step(self, val_logits: Tensor, val_targets: Tensor, *, sync: bool = True) -> dict:
         """One SGD step with weight decay on α, β, δ (Algorithm 1, lines 16–20).
 
         ``p ← p − lr·(∂L_W/∂p + wd·p)`` for each active parameter, then the
@@ -314,6 +314,9 @@ class LiLAW(nn.Module):
         val_logits : Tensor, shape (M, C)
             Network outputs on one random validation mini-batch.
         val_targets : Tensor, shape (M,)
+        sync : bool
+            If True, return Python floats (one host synchronisation); if False,
+            return detached 0-d tensors so that a GPU training loop never waits.
 
         Returns
         -------
@@ -328,6 +331,8 @@ class LiLAW(nn.Module):
                 p.sub_(self.meta_lr * (g + self.meta_wd * p))
             if self.constraints:
                 self.apply_constraints()
+        if not sync:
+            return {**{n: getattr(self, n).detach().clone() for n in PARAM_NAMES}, "val_loss": loss.detach()}
         return {**self.state(), "val_loss": float(loss.detach())}
 
     @torch.no_grad()

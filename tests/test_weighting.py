@@ -253,3 +253,12 @@ def test_eq12_lower_bound_needs_beta_at_least_one(c):
     sig = lambda x: 1 / (1 + math.exp(-x))
     assert wb.min() < sig(1 - beta)                     # the printed bound is violated
     assert wb.min() >= sig((1 - beta) / c) - 1e-12      # the corrected bound holds
+
+
+def test_meta_step_without_sync_returns_tensors_and_same_update():
+    logits, y = torch.randn(32, 3), torch.randint(0, 3, (32,))
+    a, b = LiLAW(), LiLAW()
+    floats = a.meta_step(logits, y)
+    tensors = b.meta_step(logits, y, sync=False)
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in tensors.values())
+    assert {k: float(v) for k, v in tensors.items()} == floats

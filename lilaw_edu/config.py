@@ -1,0 +1,321 @@
+"""Training configuration: one typed dataclass, named presets and method variants.
+
+A :class:`TrainConfig` describes one *paired* experiment: a dataset, its noise,
+a model and the optimisation settings. :func:`lilaw_edu.train.fit` trains every
+requested method (``"baseline"``, ``"lilaw"``, or a variant from
+:data:`VARIANTS`) from the same seed, split, noise and initial weights. A
+method is nothing more than a few config overrides (:func:`method_overrides`).
+
+Presets
+-------
+``paper-*`` presets hold the paper's settings (§4.2) for a GPU; ``cpu-*``
+presets are sized to run in seconds to minutes on two CPU cores.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "TrainConfig", "PRESETS", "METHODS", "VARIANTS", "config_from_preset",
+    "method_overrides", "validate_config", "resolve_methods",
+]
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULERS = ("none", "linear", "multistep")
+FREEZE_MODES = ("none", "last2")
+BASELINE_FREEZE_MODES = ("same",) + FREEZE_MODES
+META_VAL_MODES = ("eval", "train")
+WEIGHTINGS = ("none", "lilaw")
+LOSSES = ("ce", "focal", "gce", "sce")
+DEVICES = ("auto", "cpu", "cuda")
+SELECT_ON = ("val", "clean_val")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one paired experiment needs. Units are in the comments.
+
+    Methods (baseline, LiLAW, variants) override a few of these fields, see
+    :func:`method_overrides`; the rest is shared so the comparison is paired.
+    """
+
+    # ---- data
+    dataset: str = "digits"            # registry name, see lilaw_edu.datasets.list_datasets()
+    data_dir: str | None = None        # folder searched first for data files (None: LILAW_DATA_DIR, ../shared/data)
+    image_size: int | None = None      # pixels (side); None = the dataset's native size
+    noise: str = "none"                # "none" or a kind from lilaw_edu.noise (label or input noise)
+    rate: float = 0.0                  # fraction of samples corrupted, in [0, 1]
+    clean_val: bool = False            # True: the validation split is not corrupted
+    val_fraction: float = 0.15         # fraction of the official training set held out as validation
+    val_shift: bool = False            # validation from a shifted distribution (flip, rotation, colour jitter; Tab. 13)
+    train_on_clean_only: bool = False  # drop corrupted training samples (Table 9, last row)
+    max_train: int | None = None       # samples; subsample the training split (None = all)
+    seed: int = 0                      # seeds split, noise, initial weights, batch order
+    # ---- model
+    model: str = "auto"                # "auto" = the dataset's default model, else a lilaw_edu.models name
+    pretrained: bool = False           # load pretrained weights (needs them cached locally)
+    freeze: str = "none"               # "none" | "last2": train only the last two layers
+    baseline_freeze: str = "same"      # freeze for weighting="none" methods: "same" as `freeze`, "none", "last2"
+    # ---- optimisation
+    epochs: int = 20                   # epochs (upper bound with early stopping)
+    batch_size: int = 64               # training samples per step
+    val_batch_size: int | None = None  # samples per meta-step validation batch (None = batch_size)
+    eval_batch_size: int = 1024        # samples per batch for evaluation passes
+    lr: float = 1e-3                   # learning rate of the network
+    weight_decay: float = 0.0          # L2 weight decay of the network optimiser
+    optimizer: str = "adam"            # "adam" | "sgd" (momentum 0.9)
+    scheduler: str = "none"            # "none" | "linear" (to 0, per step) | "multistep" (per epoch)
+    milestones: tuple = ()             # epochs at which "multistep" multiplies the lr by gamma_lr
+    gamma_lr: float = 0.1              # multistep decay factor
+    patience: int = 0                  # epochs without val-accuracy gain before stopping; 0 = never stop early
+    select_on: str = "val"             # labels used for early stopping: "val" (noisy as given) | "clean_val"
+    warmup_epochs: int = 1             # epochs of plain loss before LiLAW weighting and meta steps start
+    # ---- LiLAW (paper §4.2 defaults)
+    weighting: str = "lilaw"           # "lilaw" | "none" (plain loss); normally set per method
+    alpha: float = 10.0                # initial alpha
+    beta: float = 2.0                  # initial beta
+    delta: float = 6.0                 # initial delta
+    meta_lr: float = 0.005             # SGD learning rate of alpha, beta, delta
+    meta_wd: float = 1e-4              # weight decay of alpha, beta, delta
+    active: str = "abd"                # active weight terms, non-empty subset of "abd" (Table 6)
+    constraints: bool = True           # enforce alpha >= 1, delta >= beta after each meta step
+    detach_weights: bool = False       # detach W from the model's graph in the training loss
+    meta_val_mode: str = "eval"        # model mode for the meta-step validation forward: "eval" | "train"
+    learn_meta: bool = True            # False: alpha, beta, delta stay at their initial values (no meta step)
+    loss: str = "ce"                   # per-sample loss: "ce" | "focal" | "gce" | "sce"
+    focal_gamma: float = 2.0           # focal-loss gamma (Table 11)
+    # ---- recording
+    record_weights_epochs: tuple = ()  # 1-based epochs after which per-sample weights on the training set are saved
+    record_scores: bool = False        # feed difficulty-score recorders (AUM, EL2N, ...) during weighting="none" runs
+    temperature_scaling: bool = True   # also report test metrics after temperature scaling fitted on validation
+    # ---- runtime
+    augment: bool = False              # random crop (padding) + horizontal flip on training images
+    device: str = "auto"               # "auto" | "cpu" | "cuda"
+    amp: bool = True                   # bf16 autocast on CUDA for image models (no-op on CPU and for series)
+    channels_last: bool = True         # channels_last memory format for images on CUDA (no-op on CPU)
+    compile: bool = False              # torch.compile the model
+    deterministic: bool = True         # torch.use_deterministic_algorithms during training
+    resident_max_gb: float = 4.0       # GiB; keep data on the device when at most this large, else DataLoader
+    num_threads: int | None = None     # CPU threads for torch during fit (None = leave as is); 1 avoids
+                                       # oversubscription slow-downs for small models on busy machines
+
+    def replace(self, **overrides) -> "TrainConfig":
+        """Copy with some fields changed, validated. Unknown fields raise ``ValueError``."""
+        _check_fields(overrides)
+        new = dataclasses.replace(self, **overrides)
+        validate_config(new)
+        return new
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict of every field (tuples become lists)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        _check_fields(data)
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        config = cls(**values)
+        validate_config(config)
+        return config
+
+
+# ------------------------------------------------------------------ presets
+_PAPER_COMMON = dict(optimizer="adam", weight_decay=0.0, warmup_epochs=1, patience=0)
+
+PRESETS: dict = {
+    # ViT-B/16 at 224 px, ImageNet-21K weights; LiLAW fine-tunes the last two layers,
+    # the baseline the whole network (the paper's set-up; see the "baseline-frozen" variant).
+    "paper-cifar": dict(_PAPER_COMMON, dataset="cifar10", model="vit_b16", image_size=224, pretrained=True,
+                        freeze="last2", baseline_freeze="none", epochs=10, batch_size=16, lr=2e-4,
+                        scheduler="linear", device="cuda", eval_batch_size=256),
+    # ResNet-18 at 224 px, 100 epochs, x0.1 at 50 and 75 (Yang et al. 2023).
+    "paper-medmnist": dict(_PAPER_COMMON, dataset="pneumoniamnist", model="resnet18", image_size=224,
+                           pretrained=True, epochs=100, batch_size=128, lr=1e-4, scheduler="multistep",
+                           milestones=(50, 75), gamma_lr=0.1, device="cuda", eval_batch_size=512),
+    # Stacked LSTM from scratch, 500 epochs, batch 512.
+    "paper-ecg5000": dict(_PAPER_COMMON, dataset="ecg5000", model="auto", epochs=500, batch_size=512,
+                          lr=1e-3, device="auto"),
+    # CPU presets: seconds to minutes on two cores. Measured per method on a busy 2-core machine
+    # (load ~5): ecg5000 ~1 s/epoch, digits ~1.3 s/epoch, pneumoniamnist ~45 s/epoch, cifar10-jpeg ~90 s/epoch.
+    "cpu-ecg5000": dict(dataset="ecg5000", model="auto", epochs=40, batch_size=32, lr=2e-3,
+                        patience=0, device="cpu", num_threads=1),
+    "cpu-digits": dict(dataset="digits", model="auto", epochs=15, batch_size=32, lr=2e-3, device="cpu",
+                       num_threads=1),
+    "cpu-medmnist": dict(dataset="pneumoniamnist", model="auto", epochs=8, batch_size=64, lr=1e-3,
+                         scheduler="multistep", milestones=(4, 6), gamma_lr=0.1, device="cpu"),
+    # the lossy 20 000-image JPEG subset of CIFAR-10 (full CIFAR-10 is not available offline here)
+    "cpu-cifar10": dict(dataset="cifar10-jpeg", model="auto", epochs=8, batch_size=128, lr=2e-3,
+                        augment=True, device="cpu"),
+}
+
+# ------------------------------------------------------------------ methods
+METHODS = ("baseline", "lilaw")
+
+VARIANTS: dict = {
+    "baseline": dict(weighting="none"),
+    "lilaw": dict(weighting="lilaw"),
+    "lilaw-frozen": dict(weighting="lilaw", learn_meta=False),       # alpha, beta, delta fixed at init
+    "lilaw-detached": dict(weighting="lilaw", detach_weights=True),  # W carries no model gradient
+    "lilaw-trainmode": dict(weighting="lilaw", meta_val_mode="train"),
+    "lilaw-focal": dict(weighting="lilaw", loss="focal"),
+    "baseline-focal": dict(weighting="none", loss="focal"),
+    "gce": dict(weighting="none", loss="gce"),                       # generalized cross-entropy
+    "sce": dict(weighting="none", loss="sce"),                       # symmetric cross-entropy
+    "baseline-frozen": dict(weighting="none", baseline_freeze="same"),  # baseline with LiLAW's freeze
+    "baseline-cleanstop": dict(weighting="none", select_on="clean_val"),  # early stop on clean val labels
+}
+_ABLATION = re.compile(r"^lilaw-([abd]{1,3})$")
+
+
+def method_overrides(method: str) -> dict:
+    """Config overrides that turn a shared config into one method's run.
+
+    Parameters
+    ----------
+    method : str
+        A key of :data:`VARIANTS`, or ``"lilaw-<subset>"`` with a subset of
+        ``"abd"`` (ablation, e.g. ``"lilaw-ab"``; paper Table 6).
+
+    Returns
+    -------
+    dict
+        Field name -> value, to pass to :meth:`TrainConfig.replace`.
+    """
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str, got {type(method).__name__}")
+    if method in VARIANTS:
+        return dict(VARIANTS[method])
+    match = _ABLATION.match(method)
+    if match and len(set(match.group(1))) == len(match.group(1)):
+        return dict(weighting="lilaw", active="".join(c for c in "abd" if c in match.group(1)))
+    raise ValueError(f"method must be one of {sorted(VARIANTS)} or 'lilaw-<subset of abd>' "
+                     f"(e.g. 'lilaw-ab'), got {method!r}")
+
+
+def resolve_methods(methods) -> tuple:
+    """Normalise a method spec: ``"both"`` -> ``METHODS``, a comma list or sequence -> tuple, validated."""
+    if isinstance(methods, str):
+        methods = METHODS if methods == "both" else tuple(m.strip() for m in methods.split(",") if m.strip())
+    methods = tuple(methods)
+    if not methods:
+        raise ValueError("methods must name at least one method, got an empty list")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods must not repeat, got {list(methods)}")
+    for m in methods:
+        method_overrides(m)
+    return methods
+
+
+# ------------------------------------------------------------------ validation
+def _check_fields(values: dict) -> None:
+    allowed = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = [k for k in values if k not in allowed]
+    if unknown:
+        raise ValueError(f"unknown TrainConfig field(s) {unknown}; allowed fields: {allowed}")
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def validate_config(config: TrainConfig) -> None:
+    """Check every field's type and range (no data or device access).
+
+    Raises
+    ------
+    ValueError
+        Naming the field, the bad value and what is allowed.
+    """
+    c = config
+    if not isinstance(c.dataset, str) or not c.dataset:
+        raise ValueError(f"dataset must be a non-empty string, got {c.dataset!r}")
+    if not isinstance(c.noise, str) or not c.noise:
+        raise ValueError(f"noise must be 'none' or a noise kind, got {c.noise!r}")
+    if isinstance(c.rate, bool) or not isinstance(c.rate, (int, float)) or not 0.0 <= c.rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {c.rate!r}")
+    if not isinstance(c.val_fraction, (int, float)) or not 0.0 < c.val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {c.val_fraction!r}")
+    if c.max_train is not None:
+        _positive_int("max_train", c.max_train, 2)
+    if c.num_threads is not None:
+        _positive_int("num_threads", c.num_threads)
+    if c.image_size is not None:
+        _positive_int("image_size", c.image_size, 4)
+    _positive_int("seed", c.seed, 0)
+    _choice("freeze", c.freeze, FREEZE_MODES)
+    _choice("baseline_freeze", c.baseline_freeze, BASELINE_FREEZE_MODES)
+    for name in ("epochs", "batch_size", "eval_batch_size"):
+        _positive_int(name, getattr(c, name))
+    if c.val_batch_size is not None:
+        _positive_int("val_batch_size", c.val_batch_size)
+    for name in ("lr", "meta_lr", "gamma_lr"):
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    for name in ("weight_decay", "meta_wd", "focal_gamma", "resident_max_gb"):
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    _choice("optimizer", c.optimizer, OPTIMIZERS)
+    _choice("scheduler", c.scheduler, SCHEDULERS)
+    if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in c.milestones) or \
+            list(c.milestones) != sorted(set(c.milestones)):
+        raise ValueError(f"milestones must be increasing positive epoch numbers, got {c.milestones!r}")
+    _positive_int("patience", c.patience, 0)
+    _positive_int("warmup_epochs", c.warmup_epochs, 0)
+    _choice("select_on", c.select_on, SELECT_ON)
+    _choice("weighting", c.weighting, WEIGHTINGS)
+    if not c.active or set(c.active) - set("abd") or len(set(c.active)) != len(c.active):
+        raise ValueError(f"active must be a non-empty subset of 'abd' such as 'ab', got {c.active!r}")
+    _choice("meta_val_mode", c.meta_val_mode, META_VAL_MODES)
+    _choice("loss", c.loss, LOSSES)
+    if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in c.record_weights_epochs):
+        raise ValueError(f"record_weights_epochs must hold 1-based epoch numbers, got {c.record_weights_epochs!r}")
+    _choice("device", c.device, DEVICES)
+    for name in ("clean_val", "val_shift", "train_on_clean_only", "pretrained", "constraints",
+                 "detach_weights", "learn_meta", "record_scores", "temperature_scaling", "augment",
+                 "amp", "channels_last", "compile", "deterministic"):
+        if not isinstance(getattr(c, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(c, name)!r}")
+    if c.train_on_clean_only and c.noise == "none":
+        raise ValueError("train_on_clean_only needs a noise kind (noise='none' leaves nothing to drop)")
+
+
+def config_from_preset(name: str | None = None, **overrides) -> TrainConfig:
+    """Build a validated config from a named preset plus overrides.
+
+    Parameters
+    ----------
+    name : str or None
+        A key of :data:`PRESETS`; ``None`` starts from the dataclass defaults.
+    **overrides
+        Field values that replace the preset's (``None`` values are ignored,
+        which lets a CLI pass unset options straight through).
+
+    Returns
+    -------
+    TrainConfig
+
+    Raises
+    ------
+    ValueError
+        Unknown preset or field (the message lists the allowed ones) or a bad value.
+    """
+    if name is not None and name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+    values = dict(PRESETS[name]) if name is not None else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    _check_fields(values)
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
+    config = TrainConfig(**values)
+    validate_config(config)
+    return config

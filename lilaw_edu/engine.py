@@ -1,0 +1,332 @@
+"""Small building blocks of the training loop: devices, seeds, batches, augmentation,
+one training epoch (with LiLAW's meta step, Algorithm 1) and evaluation passes.
+
+Data live on the device as tensors when they fit (:class:`Batches` shuffles with
+``torch.randperm`` on the device and slices); otherwise a ``DataLoader`` feeds
+them from host memory. Every random choice goes through an explicit
+``torch.Generator``.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .weighting import plain_loss
+
+__all__ = [
+    "resolve_device", "child_seed", "make_generator", "state_dict_sha256", "autocast",
+    "Batches", "augment_images", "shift_distribution", "train_one_epoch", "meta_update",
+    "predict_logits", "evaluate",
+]
+
+
+# ------------------------------------------------------------------ devices and seeds
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without a GPU raises ``ValueError``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA GPU is available; use device 'cpu' or 'auto'")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
+    return torch.device(name)
+
+
+def child_seed(seed: int, tag: str) -> int:
+    """A seed for one purpose (``tag``) derived from the run seed; stable across runs and machines."""
+    digest = hashlib.sha256(f"{int(seed)}:{tag}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def make_generator(seed: int, tag: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with ``child_seed(seed, tag)``."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(child_seed(seed, tag))
+    return generator
+
+
+def state_dict_sha256(state_dict: dict) -> str:
+    """SHA-256 of a state dict's keys, dtypes, shapes and values (pairing check)."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        digest.update(key.encode())
+        if isinstance(value, Tensor):
+            t = value.detach().cpu().contiguous()
+            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# ------------------------------------------------------------------ batches
+class Batches:
+    """Mini-batches of ``(x, y, index)`` from tensors, device-resident or via a DataLoader.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, ...)
+    y : Tensor, shape (N,), int64
+    batch_size : int
+    device : torch.device
+        Where batches are delivered.
+    resident : bool
+        True: ``x``, ``y`` are moved to ``device`` once and batches are slices.
+        False: they stay in host memory and a ``DataLoader`` copies each batch.
+    transform : callable, optional
+        Applied to every input batch on ``device`` (e.g. a per-batch resize).
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int, device: torch.device, resident: bool = True,
+                 transform=None):
+        self.batch_size, self.device, self.resident = int(batch_size), device, resident
+        self.transform = transform or (lambda batch: batch)
+        self.x = x.to(device) if resident else x
+        self.y = y.to(device) if resident else y
+        self.n = int(y.shape[0])
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def epoch(self, generator: torch.Generator | None):
+        """Yield batches for one pass; shuffled with ``generator`` (None: in order).
+
+        The shuffle is drawn on the generator's device (``torch.randperm``).
+        """
+        order = None
+        if generator is not None:
+            order = torch.randperm(self.n, generator=generator, device=generator.device)
+        if self.resident:
+            yield from self._slices(order)
+        else:
+            yield from self._loader(order)
+
+    def _slices(self, order):
+        for start in range(0, self.n, self.batch_size):
+            if order is None:
+                idx = torch.arange(start, min(start + self.batch_size, self.n), device=self.device)
+            else:
+                idx = order[start:start + self.batch_size].to(self.device)
+            yield self.transform(self.x[idx]), self.y[idx], idx
+
+    def _loader(self, order):
+        dataset = torch.utils.data.TensorDataset(self.x, self.y, torch.arange(self.n))
+        sampler = order.cpu().tolist() if order is not None else range(self.n)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=self.batch_size, sampler=sampler,
+                                             pin_memory=self.device.type == "cuda")
+        for xb, yb, ib in loader:
+            yield (self.transform(xb.to(self.device, non_blocking=True)), yb.to(self.device, non_blocking=True),
+                   ib.to(self.device, non_blocking=True))
+
+    def take(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """Inputs and labels at ``idx`` (any device), delivered on ``self.device``."""
+        idx = idx.to(self.x.device)
+        x = self.x[idx].to(self.device, non_blocking=True)
+        return self.transform(x), self.y[idx].to(self.device, non_blocking=True)
+
+
+# ------------------------------------------------------------------ augmentation
+def augment_images(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Random crop after reflect padding (4 px at 32 px, scaled) and random horizontal flip.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, H, W)
+    generator : torch.Generator
+        On ``x``'s device.
+
+    Returns
+    -------
+    Tensor, shape (N, C, H, W)
+    """
+    n, _, h, w = x.shape
+    pad = max(1, round(4 * h / 32))
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dev = x.device
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=generator.device).to(dev)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=generator.device).to(dev)
+    rows = (oy[:, None] + torch.arange(h, device=dev))[:, :, None]          # (N, H, 1)
+    cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, :]          # (N, 1, W)
+    crops = padded.permute(0, 2, 3, 1)[torch.arange(n, device=dev)[:, None, None], rows, cols]
+    crops = crops.permute(0, 3, 1, 2)                                         # (N, C, H, W)
+    flip = torch.rand(n, generator=generator, device=generator.device).to(dev) < 0.5
+    return torch.where(flip[:, None, None, None], crops.flip(3), crops).contiguous()
+
+
+@torch.no_grad()
+def shift_distribution(x: Tensor, generator: torch.Generator, max_degrees: float = 30.0,
+                       jitter: float = 0.4) -> Tensor:
+    """A shifted copy of images: random flip, rotation and colour jitter (paper Table 13).
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, H, W), values in [0, 1]
+    generator : torch.Generator (CPU)
+    max_degrees : float
+        Rotation angle drawn uniformly in ``[-max_degrees, max_degrees]``.
+    jitter : float
+        Brightness, contrast (and saturation for RGB) factors drawn in ``[1 - jitter, 1 + jitter]``.
+
+    Returns
+    -------
+    Tensor, shape (N, C, H, W), values in [0, 1]
+    """
+    n, c = x.shape[:2]
+
+    def uniform(low, high):
+        return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64).to(x)
+
+    flip = uniform(0, 1) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    angle = uniform(-max_degrees, max_degrees) * math.pi / 180
+    cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    bright, contrast, sat = (uniform(1 - jitter, 1 + jitter)[:, None, None, None] for _ in range(3))
+    x = x * bright
+    grey = x.mean(dim=1, keepdim=True)
+    x = (x - grey.mean(dim=(2, 3), keepdim=True)) * contrast + grey.mean(dim=(2, 3), keepdim=True)
+    if c == 3:
+        grey = x.mean(dim=1, keepdim=True)
+        x = (x - grey) * sat + grey
+    return x.clamp(0.0, 1.0)
+
+
+# ------------------------------------------------------------------ training
+def meta_update(model: nn.Module, lilaw: nn.Module, val: Batches, batch_size: int,
+                generator: torch.Generator, *, eval_mode: bool, device: torch.device, amp: bool) -> dict:
+    """LiLAW's meta step (Algorithm 1, lines 12-20) on one random validation mini-batch.
+
+    The validation forward pass runs under ``torch.no_grad()`` (no network graph;
+    in eval mode unless ``eval_mode`` is False), then ``lilaw.meta_step`` updates
+    α, β, δ only. The network's parameters and their ``.grad`` are untouched.
+
+    Returns
+    -------
+    dict
+        ``alpha``, ``beta``, ``delta`` after the step and ``val_loss`` before it,
+        as 0-d tensors (no host synchronisation).
+    """
+    idx = torch.randperm(val.n, generator=generator, device=generator.device)[:batch_size]
+    x_val, y_val = val.take(idx)
+    was_training = model.training
+    if eval_mode:
+        model.eval()
+    with torch.no_grad(), autocast(device, amp):
+        val_logits = model(x_val)
+    model.train(was_training)
+    return lilaw.meta_step(val_logits.float(), y_val, sync=False)
+
+
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: Batches, *,
+                    lilaw: nn.Module | None, weighted: bool, meta: bool, val: Batches | None,
+                    generators: dict, config, device: torch.device,
+                    step_scheduler=None) -> dict:
+    """One pass over the training set (Algorithm 1, lines 5-20).
+
+    Parameters
+    ----------
+    model, optimizer
+    train : Batches
+        Training inputs (N, ...) and labels (N,) as trained on (possibly noisy).
+    lilaw : LiLAW or None
+    weighted : bool
+        True: loss ``lilaw(logits, y)`` (``mean W·ℓ``); False: plain mean loss.
+    meta : bool
+        Run a meta step after every optimiser step (needs ``lilaw`` and ``val``).
+    val : Batches or None
+        Validation data for the meta step.
+    generators : dict
+        ``"shuffle"``, ``"augment"``, ``"meta"`` generators.
+    config : TrainConfig
+    step_scheduler : LR scheduler or None
+        Stepped after every optimiser step (per-step schedules).
+
+    Returns
+    -------
+    dict
+        ``train_loss`` (mean of the optimised loss), ``train_acc`` (on the given labels), ``steps``.
+    """
+    model.train()
+    total_loss = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen, steps = 0, 0
+    val_bs = config.val_batch_size or config.batch_size
+    for x, y, _ in train.epoch(generators["shuffle"]):
+        if config.augment and x.dim() == 4:
+            x = augment_images(x, generators["augment"])
+        if config.channels_last and device.type == "cuda" and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, config.amp):
+            logits = model(x)
+        logits = logits.float()
+        loss = lilaw(logits, y) if weighted else plain_loss(logits, y, config.loss, config.focal_gamma)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step_scheduler is not None:
+            step_scheduler.step()
+        if meta:
+            meta_update(model, lilaw, val, val_bs, generators["meta"],
+                        eval_mode=config.meta_val_mode == "eval", device=device, amp=config.amp)
+        total_loss += loss.detach().double() * y.shape[0]
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += y.shape[0]
+        steps += 1
+    return {"train_loss": float(total_loss) / seen, "train_acc": int(correct) / seen, "steps": steps}
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: Batches, *, device: torch.device, amp: bool = False,
+                   channels_last: bool = False) -> Tensor:
+    """Logits of every sample in order, in eval mode.
+
+    Returns
+    -------
+    Tensor, shape (N, C), float32, on ``device``
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    for x, _, _ in data.epoch(None):
+        if channels_last and device.type == "cuda" and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp):
+            out.append(model(x).float())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Batches, *, device: torch.device, amp: bool = False,
+             channels_last: bool = False, labels: Tensor | None = None) -> dict:
+    """Mean cross-entropy and accuracy of ``model`` on ``data`` (eval mode).
+
+    Parameters
+    ----------
+    labels : Tensor, shape (N,), optional
+        Labels to score against instead of ``data.y`` (e.g. the clean labels).
+
+    Returns
+    -------
+    dict
+        ``loss`` (float, nats), ``acc`` (float in [0, 1]), ``logits`` (Tensor (N, C)).
+    """
+    logits = predict_logits(model, data, device=device, amp=amp, channels_last=channels_last)
+    y = (data.y if labels is None else labels).to(logits.device)
+    return {"loss": float(F.cross_entropy(logits, y)), "acc": float((logits.argmax(1) == y).double().mean()),
+            "logits": logits}
