@@ -28,7 +28,8 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	test -d tests/browser/node_modules/playwright-core || npm ci --prefix tests/browser --no-audit --no-fund
 
-test: install browser
+# The book is built first so that the browser test also drives the explorer on the built page.
+test: install browser book
 	$(BIN)/pytest tests -q
 	$(TIMEOUT) 900 $(BIN)/pytest --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg book/ -q -p no:cacheprovider
 
