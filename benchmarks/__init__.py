@@ -1,0 +1,1 @@
+"""Benchmarks of lilaw_edu (run ``python benchmarks/overhead.py``; see benchmarks/README.md)."""

@@ -1,0 +1,162 @@
+"""Goals, the printed table, machine details and the JSON file of the overhead benchmark."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+import torch
+
+__all__ = ["GOALS", "check_goals", "format_table", "machine_details", "device_label", "write_json"]
+
+# Targets of issue 6 (CPU; the loader target is 2.0 on a GPU).
+GOALS = {
+    "lilaw_ratio_max": 1.35,          # epoch time lilaw / baseline
+    "lilaw_vs_limit_max": 1.03,       # (lilaw / baseline) / (limit / baseline)
+    "memory_ratio_max": 1.05,         # peak memory lilaw / baseline
+    "loader_speedup_min_cpu": 1.0,    # samples/s resident / DataLoader
+    "loader_speedup_min_cuda": 2.0,
+    "scaling_tolerance": 0.15,        # |t(kN) / (k t(N)) - 1|
+}
+
+
+def _goal(name: str, value: float, op: str, target: float) -> dict:
+    met = value <= target if op == "<=" else value >= target
+    return {"name": name, "value": round(value, 4), "op": op, "target": target, "met": bool(met)}
+
+
+def check_goals(results: dict, device_type: str) -> list:
+    """Every goal of issue 6 as ``{name, value, op, target, met}`` dicts.
+
+    Parameters
+    ----------
+    results : dict
+        With ``workloads`` (per workload ``ratios`` and ``memory_ratios``), ``loader`` and ``scaling``.
+    device_type : str
+        ``"cpu"`` or ``"cuda"`` (picks the loader target and the memory metric).
+    """
+    goals = []
+    for name, w in results["workloads"].items():
+        r2, r4 = w["ratios"]["lilaw"], w["ratios"]["limit"]
+        goals.append(_goal(f"{name}: time lilaw/baseline", r2, "<=", GOALS["lilaw_ratio_max"]))
+        goals.append(_goal(f"{name}: (lilaw/baseline) / (limit/baseline)", r2 / r4, "<=",
+                           GOALS["lilaw_vs_limit_max"]))
+        goals.append(_goal(f"{name}: memory lilaw/baseline ({w['memory_metric']})",
+                           w["memory_ratios"]["lilaw"], "<=", GOALS["memory_ratio_max"]))
+    loader = results["loader"]
+    target = GOALS["loader_speedup_min_cuda" if device_type == "cuda" else "loader_speedup_min_cpu"]
+    goals.append(_goal(f"{loader['workload']}: samples/s resident / DataLoader", loader["speedup"], ">=", target))
+    scaling = results["scaling"]
+    for n, rel in zip(scaling["n_train"][1:], scaling["per_sample_time_vs_n"][1:]):
+        goals.append(_goal(f"{scaling['workload']}: |t({n}) / ({n // scaling['n_train'][0]} t(N)) - 1|",
+                           abs(rel - 1.0), "<=", GOALS["scaling_tolerance"]))
+    return goals
+
+
+def format_table(results: dict) -> str:
+    """The plain-text summary table (one block per measurement kind, then the goals)."""
+    lines = [f"LiLAW overhead benchmark  device={results['device']}  threads={results['machine']['torch_threads']}"
+             f"  repeats={results['settings']['repeats']}  quick={results['quick']}",
+             "",
+             f"{'workload':<14} {'data':<9} {'N':>5} {'B':>4} {'1 base s':>9} {'2 lilaw':>8} {'3 paper':>8} "
+             f"{'4 limit':>8} {'2/1':>6} {'3/1':>6} {'4/1':>6} {'mem1 MiB':>9} {'mem 2/1':>8} {'mem 3/1':>8} "
+             f"{'mem 4/1':>8} {'dTrain MiB 1/2/3/4':>22}"]
+    for name, w in results["workloads"].items():
+        t, r, m = w["epoch_seconds"], w["ratios"], w["memory"]
+        inc = "/".join("-" if m[v].get("train_rss_increment_mib") is None
+                       else f"{m[v]['train_rss_increment_mib']:.0f}" for v in ("baseline", "lilaw", "paper_literal", "limit"))
+        lines.append(
+            f"{name:<14} {w['data']:<9} {w['n_train']:>5} {w['batch_size']:>4} {t['baseline']['median']:>9.3f} "
+            f"{t['lilaw']['median']:>8.3f} {t['paper_literal']['median']:>8.3f} {t['limit']['median']:>8.3f} "
+            f"{r['lilaw']:>6.3f} {r['paper_literal']:>6.3f} {r['limit']:>6.3f} "
+            f"{m['baseline'][w['memory_metric']]:>9.1f} {w['memory_ratios']['lilaw']:>8.3f} "
+            f"{w['memory_ratios']['paper_literal']:>8.3f} {w['memory_ratios']['limit']:>8.3f} {inc:>22}")
+    lines += ["", "process CPU time ratios (same epochs; less sensitive to other load, no goal): " + "; ".join(
+        f"{name} 2/1 {w['cpu_ratios']['lilaw']:.3f}, 3/1 {w['cpu_ratios']['paper_literal']:.3f}, "
+        f"4/1 {w['cpu_ratios']['limit']:.3f}" for name, w in results["workloads"].items())]
+    lo = results["loader"]
+    lines += ["", f"input path ({lo['workload']}, N={lo['n_train']}, baseline step): resident "
+                  f"{lo['resident_samples_per_s']:.0f} samples/s, DataLoader {lo['dataloader_samples_per_s']:.0f} "
+                  f"samples/s, speedup {lo['speedup']:.3f}x   [{lo['dataloader']}]"]
+    sc = results["scaling"]
+    pairs = ", ".join(f"N={n}: {s:.3f} s" for n, s in zip(sc["n_train"], sc["epoch_seconds"]))
+    rel = ", ".join(f"{v:.3f}" for v in sc["per_sample_time_vs_n"])
+    lines += [f"scaling ({sc['workload']}, lilaw): {pairs}; per-sample time relative to N: {rel}", "", "goals:"]
+    for g in results["goals"]:
+        lines.append(f"  [{'met ' if g['met'] else 'MISS'}] {g['name']} = {g['value']:.3f} (goal {g['op']} {g['target']})")
+    return "\n".join(lines)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_label(device: torch.device) -> str:
+    """File-name label: ``cpu-<short cpu model>`` or the CUDA device name, lower-case, dashes."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = "cpu " + re.sub(r"\((r|tm)\)|cpu|processor|@.*", "", _cpu_model(), flags=re.I)
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _git_commit(repo: Path) -> str | None:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("-dirty" if dirty else "")) if commit else None
+
+
+def machine_details(device: torch.device, repo: Path) -> dict:
+    """CPU model and count, memory, torch/python versions, threads, git commit, load average."""
+    details = {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+               "python": platform.python_version(), "platform": platform.platform(),
+               "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+               "git_commit": _git_commit(repo), "load_average_start": list(os.getloadavg())}
+    try:
+        details["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    if device.type == "cuda":
+        details["cuda_device"] = torch.cuda.get_device_name(device)
+        details["cuda_version"] = torch.version.cuda
+    return details
+
+
+def _finite(obj) -> bool:
+    if isinstance(obj, float):
+        return math.isfinite(obj)
+    if isinstance(obj, dict):
+        return all(_finite(v) for v in obj.values())
+    if isinstance(obj, list):
+        return all(_finite(v) for v in obj)
+    return True
+
+
+def write_json(results: dict, out_dir: Path, label: str, quick: bool) -> Path:
+    """Write ``<out_dir>/<label>-<YYYY-MM-DD>[-quick].json`` atomically; returns the path."""
+    if not _finite(results):
+        raise ValueError("results contain NaN or infinite numbers; refusing to write them")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    path = out_dir / f"{label}-{date}{'-quick' if quick else ''}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
