@@ -1,0 +1,198 @@
+"""Sweep presets: which runs reproduce which paper table, at two scales.
+
+A sweep preset is a list of *rows*; a row is one TrainConfig (a base preset from
+:data:`lilaw_edu.config.PRESETS` plus overrides) trained with several methods
+(paired: same seed -> same split, noise and initial weights) for several seeds.
+
+* ``paper-tableN``: the paper's models, input sizes, epochs and batch sizes
+  (``paper-cifar`` / ``paper-medmnist`` / ``paper-ecg5000``), for a GPU. One seed
+  per row unless the table itself is about seeds (Table 10) or the row is cheap
+  (ECG5000); ``lilaw-edu sweep --seeds 0,1,2`` adds more.
+* ``cpu-tableN``: what two CPU cores run on the data in ``shared/data``: full
+  ECG5000 with the stacked LSTM, BreastMNIST and PneumoniaMNIST at 28x28
+  (PneumoniaMNIST's training set subsampled), scikit-learn digits and the lossy
+  CIFAR-10 JPEG subset with the small CNN trained from scratch; five seeds.
+
+Where the paper's CIFAR rows fine-tune only the last two layers for LiLAW but
+the whole network for the baseline, the paper presets add ``baseline-frozen``
+(the baseline with LiLAW's freeze) so the confound can be separated. At CPU
+scale every model is trained from scratch, fully, for every method (freezing a
+randomly initialised network makes no sense), so there is no confound there.
+"""
+from __future__ import annotations
+
+__all__ = ["SWEEP_PRESETS", "CPU_PRIORITY", "row", "grid"]
+
+SEEDS5 = (0, 1, 2, 3, 4)
+PAIR = ("baseline", "lilaw")
+TRIO = ("baseline", "lilaw", "lilaw-frozen")
+BEYOND = ("baseline", "lilaw", "lilaw-frozen", "lilaw-detached", "baseline-cleanstop", "gce", "sce")
+BEYOND_ECG = ("baseline", "lilaw-detached", "baseline-cleanstop", "gce", "sce")  # lilaw, lilaw-frozen: cpu-table3
+ABLATION = ("baseline", "lilaw", "lilaw-ab", "lilaw-ad", "lilaw-bd", "lilaw-a", "lilaw-b", "lilaw-d")
+NOISE_T1 = ("uniform", "asymmetric", "instance", "adjacent", "far_ood", "domain_shift", "ood_covariate",
+            "zoom_shift", "crop_shift")
+RATES_0_50 = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+RATES_0_90 = tuple(i / 10 for i in range(10))
+MEDMNIST10 = ("pathmnist", "dermamnist", "octmnist", "pneumoniamnist", "breastmnist", "bloodmnist",
+              "tissuemnist", "organamnist", "organcmnist", "organsmnist")
+
+# ---- CPU scale: shared settings per dataset (explicit, so a run's config is readable in the file)
+CPU_DATA = {
+    "ecg5000": dict(base="cpu-ecg5000", dataset="ecg5000", epochs=30, batch_size=32, lr=2e-3),
+    "digits": dict(base="cpu-digits", dataset="digits", epochs=10, batch_size=32, lr=2e-3),
+    "cifar10-jpeg": dict(base="cpu-cifar10", dataset="cifar10-jpeg", max_train=2000, epochs=6,
+                         batch_size=128, lr=2e-3, augment=True),
+    "breastmnist": dict(base="cpu-medmnist", dataset="breastmnist", epochs=10, batch_size=64, lr=1e-3,
+                        scheduler="multistep", milestones=(5, 8)),
+    "pneumoniamnist": dict(base="cpu-medmnist", dataset="pneumoniamnist", max_train=1500, epochs=8,
+                           batch_size=64, lr=1e-3, scheduler="multistep", milestones=(4, 6)),
+}
+# ---- paper scale (settings live in lilaw_edu.config.PRESETS)
+PAPER_DATA = {
+    "ecg5000": dict(base="paper-ecg5000", dataset="ecg5000"),
+    "cifar100": dict(base="paper-cifar", dataset="cifar100"),
+    "cifar10": dict(base="paper-cifar", dataset="cifar10"),
+    "mnist": dict(base="paper-cifar", dataset="mnist"),
+    "fashionmnist": dict(base="paper-cifar", dataset="fashionmnist"),
+    **{name: dict(base="paper-medmnist", dataset=name) for name in MEDMNIST10},
+}
+
+
+def row(name: str, tables, data: dict, methods, seeds, **overrides) -> dict:
+    """One sweep row: ``data`` (a CPU_DATA/PAPER_DATA entry) plus ``overrides``, run with ``methods``.
+
+    Parameters
+    ----------
+    name : str
+        Row label, unique within the preset (e.g. ``"breastmnist/uniform-0.3"``).
+    tables : tuple of str
+        Paper tables the row reproduces (e.g. ``("2", "15")``).
+    data : dict
+        ``base`` (a TrainConfig preset name) and field overrides for the dataset.
+    methods : tuple of str
+    seeds : tuple of int
+    **overrides
+        More TrainConfig fields (noise, rate, clean_val, ...).
+    """
+    fields = {k: v for k, v in data.items() if k != "base"}
+    fields.update(overrides)
+    return dict(row=name, tables=tuple(tables), base=data["base"], overrides=fields, methods=tuple(methods),
+                seeds=tuple(seeds))
+
+
+def grid(tables, data_table: dict, datasets, noises, rates, methods, seeds, *, tag: str = "", **overrides) -> list:
+    """Rows for every (dataset, noise, rate); rate 0 becomes ``noise="none"`` (one row, not one per kind)."""
+    rows, seen = [], set()
+    for ds in datasets:
+        for noise in noises:
+            for rate in rates:
+                kind = "none" if rate == 0 else noise
+                label = f"{ds}/{kind}-{rate:g}{tag}"
+                if label in seen:
+                    continue
+                seen.add(label)
+                rows.append(row(label, tables, data_table[ds], methods, seeds, noise=kind, rate=float(rate),
+                                **overrides))
+    return rows
+
+
+def _preset(description: str, tables, rows: list) -> dict:
+    return dict(description=description, tables=tuple(tables), rows=rows)
+
+
+CPU = CPU_DATA
+P = PAPER_DATA
+U = ("uniform",)
+_T16_REC = dict(record_weights_epochs=(3, 10), record_scores=True)
+
+SWEEP_PRESETS = {
+    # ------------------------------------------------------------------ CPU scale
+    "cpu-table3": _preset("ECG5000, stacked LSTM, 0 % and 30 % uniform noise (Table 3)", ("3",),
+                          grid(("3",), CPU, ["ecg5000"], U, (0.0, 0.3), TRIO, SEEDS5)),
+    "cpu-table2": _preset("BreastMNIST and PneumoniaMNIST (1500 train), 0-50 % uniform noise, "
+                          "accuracy and AUROC (Tables 2, 15; Figs. 6, 7)", ("2", "15"),
+                          grid(("2", "15"), CPU, ["breastmnist"], U, RATES_0_50, PAIR, SEEDS5)
+                          + grid(("2", "15"), CPU, ["pneumoniamnist"], U, (0.0, 0.3, 0.5), PAIR, SEEDS5)
+                          + grid(("2", "15"), CPU, ["pneumoniamnist"], U, (0.1, 0.2, 0.4), PAIR, SEEDS5)),
+    "cpu-table14": _preset("digits and CIFAR-10 JPEG (2000 train), small CNN, 0 % / 50 % uniform (Table 14)",
+                           ("14",), grid(("14",), CPU, ["digits"], U, (0.0, 0.5), PAIR, SEEDS5)
+                           + grid(("14",), CPU, ["cifar10-jpeg"], U, (0.0, 0.5), PAIR, SEEDS5)),
+    "cpu-table1": _preset("digits, every H-CAT noise kind at 50 % (Table 1)", ("1",),
+                          grid(("1",), CPU, ["digits"], NOISE_T1, (0.5,), PAIR, SEEDS5)),
+    "cpu-table6": _preset("digits, ablation of alpha/beta/delta at 0 % and 50 % uniform (Table 6)", ("6",),
+                          grid(("6",), CPU, ["digits"], U, (0.0, 0.5), ABLATION, SEEDS5)),
+    "cpu-table16": _preset("digits 50 % uniform: mislabel detection by W_alpha/beta/delta/W (epochs 3, 10) "
+                           "vs AUM, EL2N, GraNd, Forgetting, DataMaps, Data-IQ (Table 16)", ("16",),
+                           grid(("16",), CPU, ["digits"], U, (0.5,), PAIR, SEEDS5, tag="/rec", **_T16_REC)),
+    "cpu-beyond": _preset("beyond the paper: frozen alpha/beta/delta, detached weights, clean-validation "
+                          "early stop, GCE, SCE (ECG5000's LiLAW and frozen runs are in cpu-table3)", ("beyond",),
+                          grid(("beyond",), CPU, ["digits"], U, (0.5,), BEYOND, SEEDS5)
+                          + grid(("beyond",), CPU, ["ecg5000"], U, (0.3,), BEYOND_ECG, SEEDS5, tag="/beyond")),
+    "cpu-table7": _preset("digits, uniform noise 0-90 % (Table 7, Fig. 3)", ("7",),
+                          grid(("7",), CPU, ["digits"], U, RATES_0_90, PAIR, SEEDS5)),
+    "cpu-table8": _preset("temperature scaling: every run also reports calibrated metrics; same runs as "
+                          "cpu-table14 (Table 8)", ("8",),
+                          grid(("8",), CPU, ["digits"], U, (0.0, 0.5), PAIR, SEEDS5)),
+    "cpu-table9": _preset("digits 50 % uniform: clean validation set; baseline trained on the clean "
+                          "samples only (Table 9)", ("9",),
+                          [row("digits/uniform-0.5/clean-val", ("9",), CPU["digits"], PAIR, SEEDS5,
+                               noise="uniform", rate=0.5, clean_val=True),
+                           row("digits/uniform-0.5/clean-only", ("9",), CPU["digits"], ("baseline",), SEEDS5,
+                               noise="uniform", rate=0.5, train_on_clean_only=True)]),
+    "cpu-table10": _preset("five seeds, mean +- std: the cpu-table14 runs (Table 10, Fig. 5)", ("10",),
+                           grid(("10",), CPU, ["digits"], U, (0.0, 0.5), PAIR, SEEDS5)
+                           + grid(("10",), CPU, ["cifar10-jpeg"], U, (0.0, 0.5), PAIR, SEEDS5)),
+    "cpu-table11": _preset("digits, focal loss with and without LiLAW (Table 11)", ("11",),
+                           grid(("11",), CPU, ["digits"], U, (0.0, 0.5), ("baseline-focal", "lilaw-focal"),
+                                SEEDS5, tag="/focal")),
+    "cpu-table12": _preset("digits 50 % uniform, validation size 5-30 % (Table 12)", ("12",),
+                           [row(f"digits/uniform-0.5/val-{v:g}", ("12",), CPU["digits"], PAIR, SEEDS5,
+                                noise="uniform", rate=0.5, val_fraction=v) for v in (0.05, 0.1, 0.2, 0.25, 0.3)]),
+    "cpu-table13": _preset("digits, validation set from a shifted distribution (Table 13)", ("13",),
+                           grid(("13",), CPU, ["digits"], U, (0.0, 0.5), PAIR, SEEDS5, tag="/val-shift",
+                                val_shift=True)),
+    # ------------------------------------------------------------------ paper scale (GPU)
+    "paper-table1": _preset("CIFAR-100-M, ViT-B/16, every noise kind at 50 % (Table 1)", ("1",),
+                            grid(("1",), P, ["cifar100"], NOISE_T1, (0.5,), PAIR + ("baseline-frozen",), (0,))),
+    "paper-table2": _preset("ten MedMNIST datasets, ResNet-18 224 px, uniform 0-50 % (Tables 2, 15)",
+                            ("2", "15"), grid(("2", "15"), P, MEDMNIST10, U, RATES_0_50, PAIR, (0,))),
+    # Cheap enough for a CPU too (about 4 min per method here): seeds 0-2 of both rows first.
+    "paper-table3": _preset("ECG5000, stacked LSTM, 500 epochs, batch 512 (Table 3)", ("3",),
+                            grid(("3",), P, ["ecg5000"], U, (0.0, 0.3), TRIO, (0, 1, 2))
+                            + grid(("3",), P, ["ecg5000"], U, (0.0, 0.3), TRIO, (3, 4))),
+    "paper-table6": _preset("CIFAR-100-M ablation of alpha/beta/delta (Table 6)", ("6",),
+                            grid(("6",), P, ["cifar100"], U, (0.0, 0.5), ABLATION + ("baseline-frozen",), (0,))),
+    "paper-table7": _preset("CIFAR-100-M, uniform 0-90 % (Table 7, Fig. 3)", ("7",),
+                            grid(("7",), P, ["cifar100"], U, RATES_0_90, PAIR + ("baseline-frozen",), (0,))),
+    "paper-table9": _preset("CIFAR-100-M clean validation / clean-only training (Table 9)", ("9",),
+                            [row("cifar100/uniform-0.5/clean-val", ("9",), P["cifar100"],
+                                 PAIR + ("baseline-frozen",), (0,), noise="uniform", rate=0.5, clean_val=True),
+                             row("cifar100/uniform-0.5/clean-only", ("9",), P["cifar100"],
+                                 ("baseline", "baseline-frozen"), (0,), noise="uniform", rate=0.5,
+                                 train_on_clean_only=True)]),
+    "paper-table10": _preset("CIFAR-100-M, five seeds (Table 10, Fig. 5)", ("10",),
+                             grid(("10",), P, ["cifar100"], U, (0.0, 0.5), PAIR + ("baseline-frozen",), SEEDS5)),
+    "paper-table11": _preset("CIFAR-100-M focal loss (Table 11)", ("11",),
+                             grid(("11",), P, ["cifar100"], U, (0.0, 0.5), ("baseline-focal", "lilaw-focal"),
+                                  (0,), tag="/focal")),
+    "paper-table12": _preset("CIFAR-100-M validation size (Table 12)", ("12",),
+                             [row(f"cifar100/uniform-0.5/val-{v:g}", ("12",), P["cifar100"],
+                                  PAIR + ("baseline-frozen",), (0,), noise="uniform", rate=0.5, val_fraction=v)
+                              for v in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)]),
+    "paper-table13": _preset("CIFAR-100-M shifted validation set (Table 13)", ("13",),
+                             grid(("13",), P, ["cifar100"], U, (0.0, 0.5), PAIR, (0,), tag="/val-shift",
+                                  val_shift=True)),
+    "paper-table14": _preset("MNIST, FashionMNIST, CIFAR-10, CIFAR-100 with ViT-B/16 (Tables 8, 14)",
+                             ("8", "14"), grid(("8", "14"), P, ["mnist", "fashionmnist", "cifar10", "cifar100"],
+                                               U, (0.0, 0.5), PAIR + ("baseline-frozen",), (0,))),
+    "paper-table16": _preset("CIFAR-100 50 % uniform mislabel detection (Table 16)", ("16",),
+                             grid(("16",), P, ["cifar100"], U, (0.5,), PAIR, (0,), tag="/rec", **_T16_REC)),
+    "paper-beyond": _preset("beyond the paper at paper scale (ECG5000, CIFAR-100-M 50 %)", ("beyond",),
+                            grid(("beyond",), P, ["ecg5000"], U, (0.3,), BEYOND, SEEDS5)
+                            + grid(("beyond",), P, ["cifar100"], U, (0.5,), BEYOND + ("baseline-frozen",), (0,))),
+}
+
+# The order the CPU suite runs in: the most valuable rows first.
+CPU_PRIORITY = ("cpu-table3", "cpu-table2", "cpu-table14", "cpu-table1", "cpu-table6", "cpu-table16",
+                "cpu-beyond", "cpu-table8", "cpu-table10", "cpu-table7", "cpu-table9", "cpu-table11",
+                "cpu-table13", "cpu-table12")

@@ -1,0 +1,368 @@
+"""Reading sweep results back: compact per-run summaries, tidy tables, paired verdicts.
+
+The experiment chapters of the book use these functions on the committed
+``results/<preset>/*.json`` files (they never train anything).
+
+* :func:`summarise_fit` turns :func:`lilaw_edu.train.fit`'s output into what a
+  result file stores: per-method metrics and per-epoch history, and, when the
+  run recorded per-sample LiLAW weights or difficulty scores, their
+  mislabel-detection AUROC/AUPRC (the per-sample arrays themselves are dropped).
+* :func:`load_results` reads a preset's files; corrupted ones are returned as
+  problems (never used).
+* :func:`tidy` flattens records to one row per (run, method).
+* :func:`paired` and :func:`verdict` compare two methods over seeds with
+  :func:`lilaw_edu.metrics.paired_difference`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from .metrics import mislabel_detection, paired_difference
+
+__all__ = ["W_ORIENTATION", "summarise_fit", "mislabel_summary", "load_results", "tidy", "paired", "verdict",
+           "fmt_mean_std", "fmt_diff", "find_results_dir", "load_tidy", "compare", "findings", "verdict_short"]
+
+# Which way each LiLAW weight points (documented choice, used for every AUROC/AUPRC):
+# W_alpha is high for confidently correct samples -> "clean"; W_beta, W_delta and their
+# sum W are high for samples whose label gets little probability -> "noisy".
+W_ORIENTATION = {"w_alpha": "clean", "w_beta": "noisy", "w_delta": "noisy", "w": "noisy"}
+_KEEP = ("metrics", "lilaw", "history", "wall_time_s", "freeze", "overrides", "init_state_sha256")
+
+
+def mislabel_summary(results: dict) -> dict:
+    """Mislabel-detection AUROC/AUPRC of every recorded per-sample weight and score.
+
+    Parameters
+    ----------
+    results : dict
+        :func:`lilaw_edu.train.fit` output with ``noise["train_label_changed"]`` (N,) 0/1 and,
+        per method, ``weights`` ({epoch: {w_alpha, w_beta, w_delta, w}}) and/or ``scores``
+        ({epoch: {aum, el2n, ...}}) lists of length N.
+
+    Returns
+    -------
+    dict
+        ``{method: {epoch: {score: {auroc, auprc, auprc_paper, frac_mislabeled, higher_means}}}}``.
+        "Mislabeled" means the label actually changed (a uniform draw can pick the old label).
+        Empty when nothing was recorded.
+    """
+    from .scores import DIFFICULTY_SCORES
+    changed = results.get("noise", {}).get("train_label_changed")
+    if changed is None:
+        return {}
+    mask = torch.as_tensor(changed).bool()
+    out = {}
+    for method, res in results["methods"].items():
+        per_epoch = {}
+        for source in ("weights", "scores"):
+            for epoch, scores in (res.get(source) or {}).items():
+                for name, values in scores.items():
+                    direction = W_ORIENTATION.get(name) or getattr(DIFFICULTY_SCORES.get(name), "higher_means", None)
+                    if direction is None:
+                        continue
+                    det = mislabel_detection(torch.as_tensor(values, dtype=torch.float64), mask, higher_means=direction)
+                    per_epoch.setdefault(str(epoch), {})[name] = {**det, "higher_means": direction}
+        if per_epoch:
+            out[method] = per_epoch
+    return out
+
+
+def summarise_fit(results: dict) -> dict:
+    """What a sweep result file keeps of a :func:`~lilaw_edu.train.fit` output (JSON-ready, NaN -> None)."""
+    from .report import to_jsonable
+    methods = {m: {k: r[k] for k in _KEEP if k in r} for m, r in results["methods"].items()}
+    noise = {k: v for k, v in (results.get("noise") or {}).items() if not isinstance(v, (list, tuple))}
+    out = {"methods": methods, "data": results.get("data"), "noise": noise,
+           "init_state_sha256": results.get("init_state_sha256"), "environment": results.get("environment")}
+    mis = mislabel_summary(results)
+    if mis:
+        out["mislabel"] = mis
+    return to_jsonable(out)
+
+
+def load_results(results_dir, preset: str) -> tuple:
+    """All result files of one preset.
+
+    Returns
+    -------
+    records : list of dict
+        Valid records, sorted by file name; of several for the same (row, seed, methods),
+        only the most recently finished.
+    problems : list of str
+        One message per corrupted file (and per ``*.json.corrupt`` set aside by a sweep).
+    """
+    from .sweep import CorruptResultError, read_record
+    folder = Path(results_dir) / preset
+    records, problems = [], []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = read_record(path)
+            record["file"] = str(path)
+            records.append(record)
+        except CorruptResultError as exc:
+            problems.append(str(exc))
+    problems += [f"{p} was set aside as corrupted by a sweep" for p in sorted(folder.glob("*.json.corrupt"))]
+    return _latest_per_seed(records), problems
+
+
+def _latest_per_seed(records: list) -> list:
+    """Keep one record per (row, seed, methods): the most recently finished. Older ones come from a previous
+    version of the preset or of TrainConfig (a different run id) and are superseded, not mixed in."""
+    latest = {}
+    for rec in records:
+        spec = rec["payload"]["spec"]
+        key = (rec["row"], spec["seed"], tuple(spec["methods"]))
+        finished = rec["payload"].get("provenance", {}).get("finished", "")
+        if key not in latest or finished >= latest[key][0]:
+            latest[key] = (finished, rec)
+    kept = {id(r) for _, r in latest.values()}
+    return [r for r in records if id(r) in kept]
+
+
+def _num(value):
+    return float("nan") if value is None else float(value)
+
+
+def tidy(records: list):
+    """One row per (run, method): spec fields, test metrics, calibrated metrics, final alpha/beta/delta.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: preset, row, tables, dataset, noise, rate, seed, method, top1, top5, auroc,
+        auroc_weighted, top1_cal, auroc_cal, auroc_weighted_cal, best_epoch, epochs_run,
+        wall_time_s, alpha, beta, delta, device, run_id, file. Accuracies are fractions in [0, 1].
+    """
+    import pandas as pd
+    rows = []
+    for rec in records:
+        p = rec["payload"]
+        cfg, spec = p["config"], p["spec"]
+        env = (p["result"].get("environment") or {})
+        for method in spec["methods"]:
+            res = p["result"]["methods"][method]
+            m = res["metrics"]
+            test, cal = m["test"], m.get("test_calibrated") or {}
+            lilaw = res.get("lilaw") or {}
+            rows.append(dict(preset=rec["preset"], row=rec["row"], tables=",".join(rec["tables"]),
+                             dataset=cfg["dataset"], noise=cfg["noise"], rate=cfg["rate"], seed=cfg["seed"],
+                             method=method, top1=_num(test.get("top1")), top5=_num(test.get("top5")),
+                             auroc=_num(test.get("auroc")), auroc_weighted=_num(test.get("auroc_weighted")),
+                             top1_cal=_num(cal.get("top1")), auroc_cal=_num(cal.get("auroc")),
+                             auroc_weighted_cal=_num(cal.get("auroc_weighted")),
+                             best_epoch=m.get("best_epoch"), epochs_run=m.get("epochs_run"),
+                             wall_time_s=_num(res.get("wall_time_s")), alpha=_num(lilaw.get("alpha")),
+                             beta=_num(lilaw.get("beta")), delta=_num(lilaw.get("delta")),
+                             device=env.get("device", "?"), run_id=rec["run_id"], file=rec.get("file")))
+    columns = ["preset", "row", "tables", "dataset", "noise", "rate", "seed", "method", "top1", "top5", "auroc",
+               "auroc_weighted", "top1_cal", "auroc_cal", "auroc_weighted_cal", "best_epoch", "epochs_run",
+               "wall_time_s", "alpha", "beta", "delta", "device", "run_id", "file"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def paired(df, row: str, method: str, reference: str, metric: str) -> dict | None:
+    """Paired difference ``method - reference`` of ``metric`` over the seeds where both ran.
+
+    Returns
+    -------
+    dict or None
+        :func:`~lilaw_edu.metrics.paired_difference` output plus ``seeds`` (list) and the two
+        per-seed value lists ``a``, ``b``; ``None`` when no seed has both (or values are NaN).
+    """
+    sub = df[df["row"] == row]
+    a = sub[sub["method"] == method].set_index("seed")[metric]
+    b = sub[sub["method"] == reference].set_index("seed")[metric]
+    seeds = sorted(set(a.index) & set(b.index))
+    seeds = [s for s in seeds if not (math.isnan(a[s]) or math.isnan(b[s]))]
+    if not seeds:
+        return None
+    av, bv = [float(a[s]) for s in seeds], [float(b[s]) for s in seeds]
+    return {**paired_difference(av, bv), "seeds": seeds, "a": av, "b": bv}
+
+
+def verdict(diff: dict | None, paper_delta: float | None = None, scale: float = 1.0) -> str:
+    """One-line verdict on a paired difference.
+
+    Parameters
+    ----------
+    diff : dict or None
+        From :func:`paired`.
+    paper_delta : float, optional
+        The paper's printed change with LiLAW, same metric (in the paper's units).
+    scale : float
+        Multiplies our difference to the paper's units (100 for accuracy fractions -> %).
+
+    Returns
+    -------
+    str
+        e.g. ``"+2.10 [0.40, 3.80], p=0.03: distinguishable from 0; sign agrees with paper (+3.20)"``,
+        or ``"not run yet"``.
+    """
+    if diff is None:
+        return "not run yet"
+    mean, lo, hi = diff["mean"] * scale, diff["ci_low"] * scale, diff["ci_high"] * scale
+    if diff["n"] < 2:
+        text = f"{mean:+.2f} (1 seed: no interval)"
+    elif lo > 0 or hi < 0:
+        text = f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}], p={diff['p_value']:.3g}: distinguishable from 0"
+    else:
+        text = f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}], p={diff['p_value']:.3g}: not distinguishable from 0"
+    if paper_delta is not None:
+        same = (mean > 0) == (paper_delta > 0) and mean != 0
+        text += f"; sign {'agrees' if same else 'DISAGREES'} with paper ({paper_delta:+.2f})"
+    return text
+
+
+def fmt_mean_std(values, scale: float = 1.0, digits: int = 2) -> str:
+    """``"mean ± std (n)"`` of finite values times ``scale``; ``"not run yet"`` when empty."""
+    vals = [float(v) * scale for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return "not run yet"
+    mean = sum(vals) / len(vals)
+    std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else float("nan")
+    return f"{mean:.{digits}f} ± {std:.{digits}f} (n={len(vals)})"
+
+
+def fmt_diff(diff: dict | None, scale: float = 1.0, digits: int = 2) -> str:
+    """``"+m [lo, hi]"`` of a paired difference times ``scale``."""
+    if diff is None:
+        return "not run yet"
+    if diff["n"] < 2:
+        return f"{diff['mean'] * scale:+.{digits}f} (n=1)"
+    return (f"{diff['mean'] * scale:+.{digits}f} [{diff['ci_low'] * scale:+.{digits}f}, "
+            f"{diff['ci_high'] * scale:+.{digits}f}]")
+
+
+# ------------------------------------------------------------------ book helpers
+ACC_METRICS = ("top1", "top5", "top1_cal")
+
+
+def find_results_dir(start=None) -> Path:
+    """``$LILAW_RESULTS_DIR``, else the first ``results/`` folder next to a ``lilaw_edu/`` package
+    in ``start`` (default: the working directory) or a parent of it."""
+    import os
+    if os.environ.get("LILAW_RESULTS_DIR"):
+        return Path(os.environ["LILAW_RESULTS_DIR"])
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "lilaw_edu").is_dir() and (folder / "results").is_dir():
+            return folder / "results"
+    return here / "results"
+
+
+def load_tidy(results_dir, presets) -> tuple:
+    """:func:`tidy` over several presets; returns ``(df, records, problems)``."""
+    import pandas as pd
+    records, problems = [], []
+    for preset in presets:
+        recs, probs = load_results(results_dir, preset)
+        records += recs
+        problems += probs
+    df = tidy(records)
+    return (df if len(df) else pd.DataFrame(columns=df.columns)), records, problems
+
+
+def compare(df, rows: list):
+    """The side-by-side table of an experiment chapter.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        From :func:`tidy` (CPU and paper-scale presets together).
+    rows : list of dict
+        Each: ``label``; ``table`` and ``paper`` (a key for :func:`lilaw_edu.paper_tables.paper_lookup`,
+        or None); ``metric`` (ours) and optionally ``paper_metric`` (default: ``metric`` without
+        ``_cal``); ``cpu`` = (preset, row) or None, optionally ``cpu_ref`` = (preset, row) for the
+        reference method (paired by seed) and ``gpu`` = (preset, row); ``method`` (default "lilaw")
+        and ``reference`` (default "baseline").
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: row, table, metric, paper baseline, paper Δ, ours baseline, ours method, ours Δ [95 % CI],
+        p, verdict, paper-scale Δ, seeds. Accuracies in %, AUROC in [0, 1].
+    """
+    import pandas as pd
+
+    from .paper_tables import paper_lookup
+    out = []
+    for spec in rows:
+        metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")
+        scale = 100.0 if metric in ACC_METRICS else 1.0
+        digits = 2 if scale == 100 else 4
+        paper_metric = spec.get("paper_metric", metric.replace("_cal", ""))
+        paper = paper_lookup(spec["table"], paper_metric, **spec["paper"]) if spec.get("paper") else None
+        sub, ref_sub, diff = _pick(df, spec.get("cpu")), _pick(df, spec.get("cpu_ref") or spec.get("cpu")), None
+        if len(sub) and len(ref_sub):
+            both = pd.concat([sub[sub["method"] == method].assign(row="x"), ref_sub[ref_sub["method"] == ref]
+                              .assign(row="x", method="__ref__")])
+            diff = paired(both, "x", method, "__ref__", metric)
+        gpu = "not run yet"
+        if spec.get("gpu"):
+            gsub = df[(df["preset"] == spec["gpu"][0]) & (df["row"] == spec["gpu"][1])]
+            gpu = fmt_diff(paired(gsub, spec["gpu"][1], method, ref, metric), scale, digits)
+            if len(gsub):  # say where the paper-scale runs ran (a GPU, or a CPU for the cheap ECG5000 rows)
+                gpu += f" on {'/'.join(sorted(set(gsub['device'])))}"
+        out.append({
+            "row": spec["label"], "table": spec["table"], "metric": metric, "method vs reference": f"{method} vs {ref}",
+            "paper baseline": "-" if paper is None else f"{paper['baseline']:.{digits}f}",
+            "paper Δ": "-" if paper is None else f"{paper['delta']:+.{digits}f}",
+            "ours reference": fmt_mean_std(ref_sub[ref_sub["method"] == ref][metric] if len(ref_sub) else [],
+                                           scale, digits),
+            "ours method": fmt_mean_std(sub[sub["method"] == method][metric] if len(sub) else [], scale, digits),
+            "ours Δ [95% CI]": fmt_diff(diff, scale, digits),
+            "p": "-" if diff is None or diff["n"] < 2 else f"{diff['p_value']:.3g}",
+            "verdict": verdict_short(diff, None if paper is None else paper["delta"], scale),
+            "paper-scale Δ": gpu, "seeds": 0 if diff is None else diff["n"]})
+    return pd.DataFrame(out)
+
+
+def _pick(df, where):
+    if where is None:
+        return df.iloc[0:0]
+    return df[(df["preset"] == where[0]) & (df["row"] == where[1])]
+
+
+def findings(table) -> str:
+    """Markdown summary of a :func:`compare` table: counts of agreement and every disagreement, with numbers."""
+    run = table[table["verdict"] != "not run yet"]
+    if not len(run):
+        return "No row has results yet (run `lilaw-edu sweep` for the presets above)."
+    has_paper = run["paper Δ"] != "-"
+    agree = run["verdict"].str.startswith("agrees")
+    disagree = run["verdict"].str.startswith("DISAGREES")
+    sep = run["verdict"].str.contains("≠ 0")
+    lines = [f"{len(run)} of {len(table)} rows have results; {int(has_paper.sum())} of them have a paper row. "
+             f"The mean change has the paper's sign in {int((agree & has_paper).sum())} of those "
+             f"(in {int((agree & sep).sum())} with a 95 % CI that excludes 0); it has the opposite sign in "
+             f"{int(disagree.sum())} (in {int((disagree & sep).sum())} with a CI that excludes 0); "
+             f"{int((has_paper & ~agree & ~disagree).sum())} show no change at all."]
+    for _, r in run[disagree & has_paper].iterrows():
+        lines.append(f"- **{r['row']}**, {r['metric']} ({r['method vs reference']}): paper {r['paper Δ']}, "
+                     f"ours {r['ours Δ [95% CI]']} (p = {r['p']}, {r['seeds']} seeds).")
+    return "\n".join(lines)
+
+
+def verdict_short(diff: dict | None, paper_delta: float | None, scale: float = 1.0) -> str:
+    """Compact verdict: sign agreement with the paper, distinguishable from 0 (95 % CI), size."""
+    if diff is None:
+        return "not run yet"
+    mean = diff["mean"] * scale
+    if diff["n"] < 2:
+        sep = "1 seed"
+    elif diff["std"] == 0:
+        sep = "same Δ on every seed"
+    elif diff["ci_low"] > 0 or diff["ci_high"] < 0:
+        sep = "≠ 0"
+    else:
+        sep = "≈ 0 (CI spans 0)"
+    if paper_delta is None:
+        return f"{sep}; no paper row"
+    if mean == 0:
+        return f"no change; {sep}"
+    agree = (mean > 0) == (paper_delta > 0)
+    size = abs(mean) / abs(paper_delta) if paper_delta else float("nan")
+    return f"{'agrees' if agree else 'DISAGREES'} in sign; {sep}; {size:.2g}× paper's size"

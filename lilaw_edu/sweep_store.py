@@ -1,0 +1,142 @@
+"""Sweep result files: run specs, stable run ids, atomic writes and validated reads.
+
+See :mod:`lilaw_edu.sweep` for how a sweep uses them. A result file is::
+
+    {"schema": SCHEMA, "run_id": ..., "preset": ..., "row": ..., "tables": [...],
+     "payload_sha256": sha256(canonical JSON of payload), "payload": {...}}
+
+with ``payload = {"spec", "config", "result", "provenance"}``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from .config import config_from_preset
+
+__all__ = ["SCHEMA", "RUNTIME_FIELDS", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
+           "write_record", "read_record"]
+
+SCHEMA = "lilaw-edu/sweep-result/1"
+RUNTIME_FIELDS = ("device", "data_dir", "eval_batch_size", "resident_max_gb", "compile")
+
+
+class CorruptResultError(ValueError):
+    """A result file is truncated, corrupted or inconsistent; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a row of a preset at one seed.
+
+    ``overrides`` is stored as a sorted tuple of (field, value) pairs so specs are hashable.
+    """
+
+    preset: str
+    row: str
+    tables: tuple
+    base: str
+    overrides: tuple
+    methods: tuple
+    seed: int
+
+    def config(self, device: str | None = None):
+        """The resolved, validated :class:`~lilaw_edu.config.TrainConfig` (``device`` overrides the preset's)."""
+        return config_from_preset(self.base, **dict(self.overrides), seed=self.seed, device=device)
+
+    @cached_property
+    def run_id(self) -> str:
+        """Stable id: hash of the resolved config (runtime fields dropped) and the methods."""
+        return run_id_of(self.config(), self.methods)
+
+    def to_dict(self) -> dict:
+        return {"preset": self.preset, "row": self.row, "tables": list(self.tables), "base": self.base,
+                "overrides": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.overrides},
+                "methods": list(self.methods), "seed": self.seed}
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_id_of(config, methods) -> str:
+    """Run id of a config (TrainConfig or its ``to_dict()``) trained with ``methods``.
+
+    Returns
+    -------
+    str
+        16 hex digits.
+    """
+    fields = config if isinstance(config, dict) else config.to_dict()
+    fields = {k: v for k, v in fields.items() if k not in RUNTIME_FIELDS}
+    return _sha256(_canonical({"config": fields, "methods": list(methods)}))[:16]
+
+
+# ------------------------------------------------------------------ result files
+def make_record(spec: RunSpec, payload: dict) -> dict:
+    """The file content: a header, the payload and the SHA-256 of the payload's canonical JSON."""
+    return {"schema": SCHEMA, "run_id": spec.run_id, "preset": spec.preset, "row": spec.row,
+            "tables": list(spec.tables), "payload_sha256": _sha256(_canonical(payload)), "payload": payload}
+
+
+def write_record(path, record: dict) -> None:
+    """Write ``record`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, indent=1, sort_keys=True, allow_nan=False))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_record(path) -> dict:
+    """Load and validate a result file.
+
+    Checks: valid JSON; the schema; the header keys; the payload's SHA-256;
+    the run id against the file name and against the payload's config and
+    methods; test top-1 present for every method.
+
+    Raises
+    ------
+    CorruptResultError
+        Naming the file and what is wrong.
+    """
+    path = Path(path)
+
+    def bad(why):
+        return CorruptResultError(f"result file {path} is corrupted or truncated: {why}")
+
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad(f"not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise bad(f"schema is not {SCHEMA!r}")
+    missing = [k for k in ("run_id", "preset", "row", "tables", "payload_sha256", "payload") if k not in record]
+    if missing:
+        raise bad(f"missing keys {missing}")
+    payload = record["payload"]
+    if _sha256(_canonical(payload)) != record["payload_sha256"]:
+        raise bad("payload SHA-256 does not match the stored payload_sha256")
+    try:
+        recomputed = run_id_of(payload["config"], payload["spec"]["methods"])
+        methods = payload["result"]["methods"]
+        for m in payload["spec"]["methods"]:
+            float(methods[m]["metrics"]["test"]["top1"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"payload lacks config, spec or per-method test metrics ({exc!r})") from None
+    if not (record["run_id"] == path.stem == recomputed):
+        raise bad(f"run id mismatch (file name {path.stem}, header {record['run_id']}, contents {recomputed})")
+    return record
+
+
