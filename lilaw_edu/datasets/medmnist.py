@@ -138,4 +138,4 @@ def medmnist_parts(flag: str, data_dir=None, *, size=None, verify=True, download
         x_val=to_image_tensor(arrays["val_images"]), y_val=torch.from_numpy(arrays["val_labels"]),
         x_test=to_image_tensor(arrays["test_images"]), y_test=torch.from_numpy(arrays["test_labels"]),
         num_classes=len(names), class_names=names, kind="image",
-        notes=f"MedMNIST v2 {flag} at {size}x{size} from {path} (MD5 {'checked' if verify else 'not checked'}).")
+        notes=f"MedMNIST v2 {flag} at {size}x{size} from {Path(path).name} (MD5 {'checked' if verify else 'not checked'}).")
