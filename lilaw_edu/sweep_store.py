@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from .checkpoint import atomic_write_bytes
 from .config import config_from_preset
 
 __all__ = ["SCHEMA", "RUNTIME_FIELDS", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
@@ -89,14 +89,8 @@ def make_record(spec: RunSpec, payload: dict) -> dict:
 
 def write_record(path, record: dict) -> None:
     """Write ``record`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, indent=1, sort_keys=True, allow_nan=False))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_record(path) -> dict:
