@@ -15,6 +15,7 @@ The experiment chapters of the book use these functions on the committed
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -366,3 +367,27 @@ def verdict_short(diff: dict | None, paper_delta: float | None, scale: float = 1
     agree = (mean > 0) == (paper_delta > 0)
     size = abs(mean) / abs(paper_delta) if paper_delta else float("nan")
     return f"{'agrees' if agree else 'DISAGREES'} in sign; {sep}; {size:.2g}× paper's size"
+
+
+def raw_metric_values(results_dir, preset: str, row: str, method: str, metric: str) -> list:
+    """Test metric of ``method`` in every result file of one row, read straight from the JSON.
+
+    An independent path to the numbers (no ``tidy``, no de-duplication) that the experiment
+    chapters use in their consistency checks. A metric ending in ``_cal`` is read from the
+    temperature-scaled test metrics.
+
+    Returns
+    -------
+    list of float
+        One value per result file holding the row and method (None values skipped).
+    """
+    values = []
+    for path in sorted((Path(results_dir) / preset).glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec["row"] == row and method in rec["payload"]["spec"]["methods"]:
+            metrics = rec["payload"]["result"]["methods"][method]["metrics"]
+            test = metrics["test_calibrated"] if metric.endswith("_cal") else metrics["test"]
+            value = test[metric.replace("_cal", "")]
+            if value is not None:
+                values.append(value)
+    return values
