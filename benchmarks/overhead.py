@@ -157,7 +157,7 @@ def bench_loader(args, device: torch.device, bar) -> dict:
     rates = {k: n / statistics.median(v) for k, v in times.items()}
     return {"workload": LOADER_WORKLOAD, "data": workload.data, "n_train": n, "batch_size": workload.batch_size,
             "step": "baseline", "dataloader": DATALOADER_DESCRIPTION,
-            "resident": "lilaw_edu.engine.Batches(resident=True): tensors on the device, randperm + slicing",
+            "resident": "lilaw_edu.training.engine.Batches(resident=True): tensors on the device, randperm + slicing",
             "epoch_seconds": {k: summarize(v) for k, v in times.items()},
             "cpu_seconds": {k: summarize(v) for k, v in cpu_times.items()},
             "resident_samples_per_s": rates["resident"], "dataloader_samples_per_s": rates["dataloader"],

@@ -1,4 +1,4 @@
-"""The four training variants of issue 6, each one epoch of ``lilaw_edu.engine.train_one_epoch``.
+"""The four training variants of issue 6, each one epoch of ``lilaw_edu.training.engine.train_one_epoch``.
 
 1. ``baseline``: plain cross-entropy, Adam step.
 2. ``lilaw``: the package as it is: ``LiLAW.forward`` in the training step, then
@@ -22,10 +22,10 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from lilaw_edu import engine
-from lilaw_edu.config import config_from_preset
-from lilaw_edu.losses import per_sample_loss
-from lilaw_edu.weighting import LiLAW, lilaw_weights
+from lilaw_edu.training import engine
+from lilaw_edu.training.config import config_from_preset
+from lilaw_edu.core.losses import per_sample_loss
+from lilaw_edu.core.weighting import LiLAW, lilaw_weights
 
 from .workloads import Workload, build_workload_model
 

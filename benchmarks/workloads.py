@@ -9,7 +9,7 @@ workload                model           data
 ``resnet18_32``         ResNet-18       CIFAR-10 JPEG subset (N, 3, 32, 32), 10 classes
 ======================  ==============  ==========================================
 
-Real data come from :func:`lilaw_edu.data.load_dataset`; when a dataset is missing the
+Real data come from :func:`lilaw_edu.datasets.load_dataset`; when a dataset is missing the
 workload uses uniform noise of exactly the same shape, class count and sizes, drawn
 from a seeded ``torch.Generator``, and says so in ``Workload.data``.
 """
@@ -129,7 +129,8 @@ def load_workload(name: str, scale: str = "full", *, seed: int = 0, n_train: int
     shape = (channels, size) if model_name == "lstm" else (channels, size, size)
     splits, notes = None, f"synthetic uniform inputs of {dataset}'s shape (requested)"
     if not synthetic:
-        from lilaw_edu.data import DataError, load_dataset
+        from lilaw_edu.datasets.core import DataError
+        from lilaw_edu.datasets import load_dataset
         try:
             splits = load_dataset(dataset, seed=seed)
         except DataError as err:  # missing or unusable files: fall back, and say so

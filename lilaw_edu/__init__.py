@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .losses import LOSS_KINDS, per_sample_loss
-from .weighting import LiLAW, check_probs, label_and_max_prob, lilaw_weights, plain_loss, weight_components
+from lilaw_edu.core.losses import LOSS_KINDS, per_sample_loss
+from lilaw_edu.core.weighting import LiLAW, check_probs, label_and_max_prob, lilaw_weights, plain_loss, weight_components
 
 __version__ = "0.1.0"
 
 # Names re-exported lazily from submodules (keeps `import lilaw_edu` light).
 _LAZY = {
-    "inject_label_noise": "noise", "inject_input_noise": "noise", "inject_noise": "noise",
-    "LABEL_NOISE_KINDS": "noise", "INPUT_NOISE_KINDS": "noise",
-    "load_dataset": "data", "list_datasets": "data", "DatasetSplits": "data",
+    "inject_label_noise": "noise.inject", "inject_input_noise": "noise.inject", "inject_noise": "noise.inject",
+    "LABEL_NOISE_KINDS": "noise.inject", "INPUT_NOISE_KINDS": "noise.inject",
+    "load_dataset": "datasets", "list_datasets": "datasets", "DatasetSplits": "datasets.core",
     "build_model": "models",
-    "TrainConfig": "config", "PRESETS": "config", "config_from_preset": "config",
-    "fit": "train",
+    "TrainConfig": "training.config", "PRESETS": "training.config", "config_from_preset": "training.config",
+    "fit": "training.fit",
     "evaluate_predictions": "metrics", "fit_temperature": "metrics", "mislabel_detection": "metrics",
 }
 

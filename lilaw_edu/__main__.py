@@ -1,6 +1,6 @@
 """``python -m lilaw_edu`` runs the ``lilaw-edu`` command."""
 import sys
 
-from .cli import main
+from lilaw_edu.cli import main
 
 sys.exit(main())

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list datasets and whether their files are available locally")
     ds.add_argument("--data-dir", help="folder searched first for data files")
     try:
-        from .sweep import add_sweep_parser
+        from lilaw_edu.experiments.runner import add_sweep_parser
     except ImportError:
         add_sweep_parser = None
     if add_sweep_parser is not None:
@@ -97,7 +97,7 @@ def _parse_sets(items) -> dict:
 
 
 def _config_from_args(args):
-    from .config import config_from_preset, resolve_methods
+    from lilaw_edu.training.config import config_from_preset, resolve_methods
 
     overrides = _parse_sets(args.set)
     overrides.update({k: v for k, v in dict(dataset=args.dataset, noise=args.noise, rate=args.rate, seed=args.seed,
@@ -111,8 +111,8 @@ def _config_from_args(args):
 
 
 def _check_dataset_and_noise(config) -> None:
-    from .data import DATASET_INFO, DATASET_NAMES
-    from .noise import INPUT_NOISE_KINDS, LABEL_NOISE_KINDS, NOISE_KINDS, SERIES_NOISE_KINDS
+    from lilaw_edu.datasets import DATASET_INFO, DATASET_NAMES
+    from lilaw_edu.noise.inject import INPUT_NOISE_KINDS, LABEL_NOISE_KINDS, NOISE_KINDS, SERIES_NOISE_KINDS
 
     if config.dataset not in DATASET_INFO:
         raise CLIError(f"unknown dataset {config.dataset!r}; choose one of {', '.join(DATASET_NAMES)} "
@@ -145,9 +145,9 @@ def _check_writable(out: Path) -> None:
 
 
 def _run(args) -> int:
-    from . import engine
-    from .report import format_table
-    from .train import fit, prepare_data
+    from lilaw_edu.training import engine
+    from lilaw_edu.training.results import format_table
+    from lilaw_edu.training.fit import fit, prepare_data
 
     config, methods = _config_from_args(args)
     _check_dataset_and_noise(config)
@@ -164,7 +164,7 @@ def _run(args) -> int:
 
 
 def _datasets(args) -> int:
-    from .data import list_datasets
+    from lilaw_edu.datasets import list_datasets
 
     rows = list_datasets(args.data_dir)
     width = max(len(r["name"]) for r in rows)

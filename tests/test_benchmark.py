@@ -83,7 +83,7 @@ def test_paper_literal_step_leaves_network_grads_and_flags_as_before():
 
     sys.path.insert(0, str(REPO))
     from benchmarks.variants import paper_literal_meta_step
-    from lilaw_edu.weighting import LiLAW
+    from lilaw_edu.core.weighting import LiLAW
 
     gen = torch.Generator().manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))

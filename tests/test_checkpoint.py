@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from lilaw_edu import checkpoint as ckpt
-from lilaw_edu.config import config_from_preset
-from lilaw_edu.train import fit
+from lilaw_edu.training import checkpoint as ckpt
+from lilaw_edu.training.config import config_from_preset
+from lilaw_edu.training.fit import fit
 
 
 class Killed(RuntimeError):
@@ -109,7 +109,7 @@ def test_resume_after_an_early_stop_does_not_train_further(tmp_path):
 
 
 def test_results_json_is_written_atomically_and_truncation_is_detected(tmp_path):
-    from lilaw_edu.report import read_results, write_results
+    from lilaw_edu.training.results import read_results, write_results
 
     config = config_from_preset("cpu-digits", epochs=1, max_train=60, temperature_scaling=False)
     results = fit(config, ("baseline",), progress=False)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lilaw_edu.cli import main
-from lilaw_edu.data import DATASET_NAMES
+from lilaw_edu.datasets import DATASET_NAMES
 from lilaw_edu.datasets.ecg import locate_ecg5000
 
 REPO = Path(__file__).resolve().parents[1]

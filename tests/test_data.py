@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from lilaw_edu import datasets as ds
-from lilaw_edu.datasets import (DataError, DatasetNotFoundError, core, ecg, image, list_datasets,
-                                load_dataset, medmnist, normalize)
+from lilaw_edu.datasets.core import DataError, DatasetNotFoundError, normalize
+from lilaw_edu.datasets import core, ecg, image, list_datasets, load_dataset, medmnist
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

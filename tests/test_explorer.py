@@ -1,5 +1,6 @@
-"""Tests of lilaw_edu.explorer: the difficulty region, the numbers, the widget and the static HTML."""
+"""Tests of lilaw_edu.explain.explorer: the difficulty region, the numbers, the widget and the static HTML."""
 import json
+from importlib import resources
 import re
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 from scipy.spatial import cKDTree
 
 import lilaw_edu
-from lilaw_edu import explorer as ex
+from lilaw_edu.explain import explorer as ex, region, static
 
 
 def numpy_oracle(s, m, a, b, d):
@@ -46,14 +47,14 @@ def sample_softmax_pairs(num_classes, n, seed):
 @pytest.mark.parametrize("num_classes", [2, 3, 10])
 def test_feasible_mask_against_sampled_softmax_vectors(num_classes):
     s, m = sample_softmax_pairs(num_classes, 200_000, seed=num_classes)
-    inside = ex.feasible_mask(s, m, num_classes, atol=1e-9)
+    inside = region.feasible_mask(s, m, num_classes, atol=1e-9)
     assert inside.all(), f"{(~inside).sum()} sampled pairs outside, e.g. {s[~inside][:3]}, {m[~inside][:3]}"
     # Every node the mask accepts is near some sample (coverage up to grid resolution).
     n = 41
     h = 1 / (n - 1)
-    axis = ex.grid_axis(n)
+    axis = region.grid_axis(n)
     gs, gm = np.meshgrid(axis, axis)
-    mask = ex.feasible_mask(gs, gm, num_classes)
+    mask = region.feasible_mask(gs, gm, num_classes)
     dist, _ = cKDTree(np.c_[s, m]).query(np.c_[gs[mask], gm[mask]])
     assert mask.sum() >= n  # the region is not empty (for C=2: two segments)
     assert dist.max() <= 1.5 * h, f"mask node {np.c_[gs[mask], gm[mask]][dist.argmax()]} has no sample within {dist.max():.3f}"
@@ -71,20 +72,20 @@ def test_feasible_mask_against_sampled_softmax_vectors(num_classes):
     (3, (0.0, 0.5), True), (3, (0.0, 0.49), False), (3, (1 / 3, 1 / 3), True), (3, (0.3, 0.3), False),
 ])
 def test_feasible_mask_hand_values(num_classes, point, expected):
-    assert bool(ex.feasible_mask(*point, num_classes)) is expected
+    assert bool(region.feasible_mask(*point, num_classes)) is expected
 
 
 def test_feasible_mask_bad_classes():
     with pytest.raises(ValueError, match="num_classes must be an integer >= 2, got 1"):
-        ex.feasible_mask(0.5, 0.5, 1)
+        region.feasible_mask(0.5, 0.5, 1)
 
 
 @pytest.mark.parametrize("num_classes", [2, 3, 10, 100])
 def test_realize_probs_attains_every_feasible_node(num_classes):
-    axis = ex.grid_axis(51)
+    axis = region.grid_axis(51)
     gs, gm = np.meshgrid(axis, axis)
-    mask = ex.feasible_mask(gs, gm, num_classes)
-    probs, targets = ex.realize_probs(gs[mask], gm[mask], num_classes)
+    mask = region.feasible_mask(gs, gm, num_classes)
+    probs, targets = region.realize_probs(gs[mask], gm[mask], num_classes)
     assert probs.shape == (mask.sum(), num_classes)
     assert (probs >= 0).all() and torch.allclose(probs.sum(1), torch.ones(len(probs), dtype=probs.dtype), atol=1e-12)
     s_y, m = lilaw_edu.label_and_max_prob(probs, targets)
@@ -94,7 +95,7 @@ def test_realize_probs_attains_every_feasible_node(num_classes):
 
 def test_realize_probs_rejects_unattainable_pair():
     with pytest.raises(ValueError, match=r"attainable with C=10 classes, got \(0.3, 0.8\)"):
-        ex.realize_probs([0.1, 0.3], [0.5, 0.8], 10)
+        region.realize_probs([0.1, 0.3], [0.5, 0.8], 10)
 
 
 def test_values_at_matches_numpy_oracle():
@@ -102,18 +103,18 @@ def test_values_at_matches_numpy_oracle():
     s, m = sample_softmax_pairs(7, 2000, seed=1)
     keep = s > 1e-6
     for a, b, d in [(10.0, 2.0, 6.0), (1.0, 1.0, 1.0), (rng.uniform(0, 20), rng.uniform(0, 10), rng.uniform(0, 15))]:
-        got = ex.values_at(s[keep], m[keep], a, b, d, 7)
+        got = region.values_at(s[keep], m[keep], a, b, d, 7)
         want = numpy_oracle(s[keep], m[keep], a, b, d)
-        for key in ex.VALUE_KEYS:
+        for key in region.VALUE_KEYS:
             np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-12, err_msg=key)
 
 
 def test_surfaces_nan_exactly_outside_region():
     n, c = 61, 4
-    grids = ex.surfaces(10.0, 2.0, 6.0, c, n)
-    axis = ex.grid_axis(n)
+    grids = region.surfaces(10.0, 2.0, 6.0, c, n)
+    axis = region.grid_axis(n)
     gs, gm = np.meshgrid(axis, axis)
-    mask = ex.feasible_mask(gs, gm, c)
+    mask = region.feasible_mask(gs, gm, c)
     for key, grid in grids.items():
         assert grid.shape == (n, n)
         assert np.isnan(grid[~mask]).all()
@@ -131,18 +132,18 @@ def embedded_config(page):
 
 
 def test_static_html_is_self_contained():
-    page = ex.static_explorer_html(C=10)
+    page = static.static_explorer_html(C=10)
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", page, re.I), "external URL in the HTML"
     assert "https://" not in page.lower() and "http://" not in page.lower()
     assert not re.search(r"\s(src|href)\s*=", page, re.I)
     assert "@import" not in page
-    js = (ex.resources.files("lilaw_edu") / "static" / "explorer.js").read_text(encoding="utf-8")
+    js = (resources.files("lilaw_edu.explain") / "assets" / "explorer.js").read_text(encoding="utf-8")
     assert js in page
     assert page.count("<script") == 2 and page.startswith('<div class="lilaw-explorer"')
 
 
 def test_static_html_reference_values_equal_lilaw_edu():
-    page = ex.static_explorer_html(C=6, alpha=3.0)
+    page = static.static_explorer_html(C=6, alpha=3.0)
     (config,) = embedded_config(page)
     assert config["C"] == 6 and config["alpha"] == 3.0 and len(config["reference"]) > 20
     for ref in config["reference"]:
@@ -162,14 +163,14 @@ def test_static_html_reference_values_equal_lilaw_edu():
         for key, value in (("w_alpha", wa), ("w_beta", wb), ("w_delta", wd), ("w", w)):
             assert ref[key] == pytest.approx(value.item(), abs=1e-12), key
         oracle = numpy_oracle(s, m, ref["alpha"], ref["beta"], ref["delta"])
-        for key in ex.VALUE_KEYS:
+        for key in region.VALUE_KEYS:
             assert ref[key] == pytest.approx(float(oracle[key]), rel=1e-9, abs=1e-12), key
     for s, m, c, inside in config["maskReference"]:
-        assert bool(ex.feasible_mask(s, m, c)) is inside
+        assert bool(region.feasible_mask(s, m, c)) is inside
 
 
 def test_two_explorers_have_unique_ids_and_escape_json():
-    one, two = ex.static_explorer_html(), ex.static_explorer_html()
+    one, two = static.static_explorer_html(), static.static_explorer_html()
     ids = [re.search(r'id="([^"]+)"', h).group(1) for h in (one, two)]
     assert ids[0] != ids[1]
     assert f'getElementById("{ids[1]}")' in two
@@ -180,11 +181,11 @@ def test_two_explorers_have_unique_ids_and_escape_json():
 
 def test_static_html_bad_input():
     with pytest.raises(ValueError, match=r"attainable with C=3 classes"):
-        ex.static_explorer_html(reference_points=[(0.1, 0.2, 1.0, 1.0, 1.0)], C=3)
+        static.static_explorer_html(reference_points=[(0.1, 0.2, 1.0, 1.0, 1.0)], C=3)
     with pytest.raises(ValueError, match=r"alpha must be in \[0.0, 20.0\]"):
-        ex.static_explorer_html(alpha=25.0)
+        static.static_explorer_html(alpha=25.0)
     with pytest.raises(ValueError, match="reference s_y must be > 0"):
-        ex.static_explorer_html(reference_points=[(0.0, 1.0, 1.0, 1.0, 1.0)])
+        static.static_explorer_html(reference_points=[(0.0, 1.0, 1.0, 1.0, 1.0)])
 
 
 def test_display_static_explorer_emits_html(monkeypatch):
@@ -192,7 +193,7 @@ def test_display_static_explorer_emits_html(monkeypatch):
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
-    ex.display_static_explorer(C=4)
+    static.display_static_explorer(C=4)
     assert len(shown) == 1 and 'class="lilaw-explorer"' in shown[0].data
 
 
@@ -212,7 +213,7 @@ def test_widget_slider_updates_images_in_place():
     assert not np.allclose(before["wce"], after["wce"], equal_nan=True)
     np.testing.assert_array_equal(before["w_beta"], after["w_beta"])
     assert e.image.value != png_before and e.image.value[:8] == b"\x89PNG\r\n\x1a\n"
-    np.testing.assert_allclose(after["w_alpha"], ex.surfaces(3.0, 2.0, 6.0, 5, 31)["w_alpha"], equal_nan=True)
+    np.testing.assert_allclose(after["w_alpha"], region.surfaces(3.0, 2.0, 6.0, 5, 31)["w_alpha"], equal_nan=True)
     nan_before = np.isnan(after["w"] if "w" in after else after["w_alpha"]).sum()
     e.sliders["C"].value = 2
     assert np.isnan(np.ma.filled(e.images["w_alpha"].get_array(), np.nan)).sum() > nan_before

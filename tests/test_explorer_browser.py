@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lilaw_edu import explorer as ex
+from lilaw_edu.explain import explorer as ex, region, static
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = ROOT / "tests" / "browser"
@@ -30,14 +30,14 @@ _missing = [what for what, ok in (
      (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
 ) if not ok]
 pytestmark = pytest.mark.skipif(bool(_missing), reason="browser test needs " + ", ".join(_missing))
-PANELS = list(ex.PANELS)
+PANELS = list(region.PANELS)
 
 
 def pick_probes(num_classes, resolution, count=6):
     """Attainable grid nodes ``(i, j)`` with ``s_y > 0`` spread over the region, plus one on the diagonal."""
-    axis = ex.grid_axis(resolution)
+    axis = region.grid_axis(resolution)
     gs, gm = np.meshgrid(axis, axis)
-    mask = ex.feasible_mask(gs, gm, num_classes) & (gs > 0)
+    mask = region.feasible_mask(gs, gm, num_classes) & (gs > 0)
     j, i = np.nonzero(mask)
     chosen = [(int(i[k]), int(j[k])) for k in np.linspace(0, len(i) - 1, count).round().astype(int)]
     d = round(0.8 * (resolution - 1))
@@ -47,18 +47,18 @@ def pick_probes(num_classes, resolution, count=6):
 def expected_step(name, state, resolution, action=None, changed=(), unchanged=()):
     """What lilaw_edu says the explorer must show in ``state``."""
     a, b, d, c = state["alpha"], state["beta"], state["delta"], state["C"]
-    grids = ex.surfaces(a, b, d, c, resolution)
-    axis = ex.grid_axis(resolution)
+    grids = region.surfaces(a, b, d, c, resolution)
+    axis = region.grid_axis(resolution)
     probes = []
     for i, j in pick_probes(c, resolution):
-        vals = {k: float(v[0]) for k, v in ex.values_at([axis[i]], [axis[j]], a, b, d, c).items()}
-        colors = {k: ex.panel_rgb(vals[k], *ex.panel_range(k, grids[k])) for k in PANELS}
+        vals = {k: float(v[0]) for k, v in region.values_at([axis[i]], [axis[j]], a, b, d, c).items()}
+        colors = {k: static.panel_rgb(vals[k], *region.panel_range(k, grids[k])) for k in PANELS}
         probes.append({"i": i, "j": j, "s": float(axis[i]), "m": float(axis[j]), "values": vals,
                        "rgb": {k: rgb for k, (rgb, _) in colors.items()},
                        "rgb_ambiguous": {k: amb for k, (_, amb) in colors.items()}})
     return {"name": name, "state": dict(state), "action": action, "changed": list(changed),
             "unchanged": list(unchanged), "probes": probes,
-            "ranges": {k: list(ex.panel_range(k, grids[k])) for k in PANELS},
+            "ranges": {k: list(region.panel_range(k, grids[k])) for k in PANELS},
             "feasible_count": int(np.isfinite(grids["w"]).sum())}
 
 
@@ -104,10 +104,10 @@ def run_browser(page, explorer_id, config, tmp_path, context="standalone"):
 
 
 def test_static_explorers_in_headless_chromium(tmp_path):
-    first = ex.static_explorer_html(C=10)
-    second = ex.static_explorer_html(C=3, alpha=4.0, beta=1.0, delta=9.0, resolution=81)
+    first = static.static_explorer_html(C=10)
+    second = static.static_explorer_html(C=3, alpha=4.0, beta=1.0, delta=9.0, resolution=81)
     page = tmp_path / "explorer.html"
-    page.write_text(ex.standalone_page("<h1>Two explorers on one page</h1>", first, second), encoding="utf-8")
+    page.write_text(static.standalone_page("<h1>Two explorers on one page</h1>", first, second), encoding="utf-8")
     configs = explorer_configs(page.read_text(encoding="utf-8"))
     assert len(configs) == 2
     for explorer_id, config in configs:

@@ -8,15 +8,7 @@ import torch
 from scipy import stats
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from lilaw_edu.metrics import (
-    apply_temperature,
-    evaluate_predictions,
-    expected_calibration_error,
-    fit_temperature,
-    mislabel_detection,
-    paired_difference,
-    topk_accuracy,
-)
+from lilaw_edu.metrics import apply_temperature, evaluate_predictions, expected_calibration_error, fit_temperature, mislabel_detection, paired_difference, topk_accuracy
 
 
 def _random_probs(n, c, seed):

@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from lilaw_edu.datasets import load_dataset
-from lilaw_edu.models import (PretrainedUnavailableError, SmallCNN, StackedLSTM, build_model,
-                              default_model_name, last_two_layers, model_for_dataset,
-                              trainable_parameter_count)
+from lilaw_edu.models import PretrainedUnavailableError, SmallCNN, StackedLSTM, build_model, default_model_name, last_two_layers, model_for_dataset, trainable_parameter_count
 
 torch.set_num_threads(1)
 

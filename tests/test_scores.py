@@ -7,24 +7,8 @@ import pytest
 import torch
 
 from lilaw_edu.metrics import mislabel_detection
-from lilaw_edu.scores import (
-    DATA_IQ_GROUPS,
-    DIFFICULTY_SCORES,
-    AUMRecorder,
-    DataIQRecorder,
-    DataMapsRecorder,
-    DifficultyRecorders,
-    EL2NRecorder,
-    ForgettingRecorder,
-    GraNdRecorder,
-    aum,
-    compute_all,
-    data_iq,
-    datamaps,
-    el2n,
-    forgetting,
-    grand,
-)
+from lilaw_edu.scores.functional import DATA_IQ_GROUPS, aum, data_iq, datamaps, el2n, forgetting, grand
+from lilaw_edu.scores.recorders import DIFFICULTY_SCORES, AUMRecorder, DataIQRecorder, DataMapsRecorder, DifficultyRecorders, EL2NRecorder, ForgettingRecorder, GraNdRecorder, compute_all
 
 # Tiny example: E = 3 epochs, N = 4 samples, C = 3 classes, labels y = [0, 1, 2, 0].
 # Correct (argmax == y) per epoch:  s0 T T T | s1 F T F | s2 T F T | s3 F F F

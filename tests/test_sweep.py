@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from lilaw_edu import presets_sweep, sweep
-from lilaw_edu.paper_tables import RAW_TABLES, TABLE16, paper_lookup, paper_rows
-from lilaw_edu.sweep_report import load_results, mislabel_summary, paired, tidy, verdict
-from lilaw_edu.sweep_store import CorruptResultError, read_record, run_id_of
+from lilaw_edu.experiments import plan, presets as presets_sweep, runner as sweep
+from lilaw_edu.core.paper import RAW_TABLES, TABLE16, paper_lookup, paper_rows
+from lilaw_edu.experiments.analysis import load_results, mislabel_summary, paired, tidy, verdict
+from lilaw_edu.experiments.store import CorruptResultError, read_record, run_id_of
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO.parent / "shared" / "paper" / "lilaw-paper.txt"
 
 
 class FakeFit:
-    """Stands in for lilaw_edu.train.fit: deterministic metrics from the seed, no training.
+    """Stands in for lilaw_edu.training.fit.fit: deterministic metrics from the seed, no training.
 
     ``fail_after``: raise KeyboardInterrupt (a kill) on that call (0-based), after ``fail_after`` successes.
     """
@@ -49,8 +49,8 @@ def _files(root: Path, preset: str) -> list:
 
 # ------------------------------------------------------------------ run ids
 def test_run_id_stable_across_processes_and_key_order():
-    spec = sweep.expand_preset("cpu-table3")[0]
-    code = ("from lilaw_edu.sweep import expand_preset; print(expand_preset('cpu-table3')[0].run_id)")
+    spec = plan.expand_preset("cpu-table3")[0]
+    code = ("from lilaw_edu.experiments.plan import expand_preset; print(expand_preset('cpu-table3')[0].run_id)")
     env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(REPO))
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True)
     assert other.stdout.strip() == spec.run_id
@@ -61,7 +61,7 @@ def test_run_id_stable_across_processes_and_key_order():
 
 
 def test_run_id_changes_with_config_and_methods_but_not_device():
-    spec = sweep.expand_preset("cpu-table3")[0]
+    spec = plan.expand_preset("cpu-table3")[0]
     config = spec.config().to_dict()
     assert run_id_of(dict(config, seed=config["seed"] + 1), spec.methods) != spec.run_id
     assert run_id_of(dict(config, rate=0.25), spec.methods) != spec.run_id
@@ -72,7 +72,7 @@ def test_run_id_changes_with_config_and_methods_but_not_device():
 
 def test_ids_unique_within_each_preset_and_rows_paired():
     for name in presets_sweep.SWEEP_PRESETS:
-        specs = sweep.expand_preset(name)
+        specs = plan.expand_preset(name)
         assert len({s.run_id for s in specs}) == len(specs), name
         for r in presets_sweep.SWEEP_PRESETS[name]["rows"]:
             if name.startswith("cpu-"):
@@ -84,7 +84,7 @@ def test_ids_unique_within_each_preset_and_rows_paired():
 def test_every_preset_dry_run(name, tmp_path):
     lines = []
     summary = sweep.run_sweep([name], results_dir=tmp_path, dry_run=True, log=lines.append)
-    assert summary["total"] == len(sweep.expand_preset(name)) > 0
+    assert summary["total"] == len(plan.expand_preset(name)) > 0
     assert summary["ran"] == 0 and not list(tmp_path.rglob("*.json"))
     assert summary["estimated_s"] > 0
     assert lines[-1].startswith(f"{summary['total']} runs: 0 done, {summary['total']} to run")
@@ -113,7 +113,7 @@ def test_bad_arguments(tmp_path):
 # ------------------------------------------------------------------ resume
 def test_kill_then_resume_neither_reruns_nor_duplicates(tmp_path):
     preset = "cpu-table9"
-    specs = sweep.expand_preset(preset)
+    specs = plan.expand_preset(preset)
     killed = FakeFit(fail_after=3)
     with pytest.raises(KeyboardInterrupt):
         sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=killed, progress=False, log=lambda m: None)
@@ -141,7 +141,7 @@ def test_limit_and_reuse_across_presets(tmp_path):
     assert len(fake.calls) == 4 and len(_files(tmp_path, "cpu-table14")) == 4
     fake2 = FakeFit()
     summary = sweep.run_sweep(["cpu-table8"], results_dir=tmp_path, fit_fn=fake2, progress=False, log=lambda m: None)
-    assert summary["reused"] == 4 and len(fake2.calls) == len(sweep.expand_preset("cpu-table8")) - 4
+    assert summary["reused"] == 4 and len(fake2.calls) == len(plan.expand_preset("cpu-table8")) - 4
     for path in _files(tmp_path, "cpu-table8"):
         record = read_record(path)
         assert record["preset"] == "cpu-table8" and record["payload"]["spec"]["preset"] == "cpu-table8"
@@ -168,10 +168,10 @@ def test_corrupted_files_detected_reported_and_rerun(tmp_path):
         with pytest.raises(CorruptResultError, match=why) as info:
             read_record(path)
         assert str(path) in str(info.value)
-    plan = sweep.plan_sweep([preset], tmp_path)
-    assert len(plan["corrupt"]) == 3 and len(plan["done"]) == len(plan["specs"]) - 3
+    planned = plan.plan_sweep([preset], tmp_path)
+    assert len(planned["corrupt"]) == 3 and len(planned["done"]) == len(planned["specs"]) - 3
     records, problems = load_results(tmp_path, preset)
-    assert len(records) == len(plan["specs"]) - 3 and len(problems) == 3
+    assert len(records) == len(planned["specs"]) - 3 and len(problems) == 3
     with pytest.raises(CorruptResultError, match="on-corrupt rerun"):
         sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=FakeFit(), on_corrupt="error", progress=False,
                         log=lambda m: None)
@@ -268,7 +268,7 @@ def test_real_fit_end_to_end(tmp_path, monkeypatch):
 
 def test_superseded_runs_are_not_mixed_in(tmp_path):
     """A file from an older config of the same row and seed (another run id) is shadowed by the newer one."""
-    from lilaw_edu.sweep_store import RunSpec, make_record, write_record
+    from lilaw_edu.experiments.store import RunSpec, make_record, write_record
     preset = "cpu-table9"
     sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=FakeFit(), limit=1, progress=False, log=lambda m: None)
     (path,) = _files(tmp_path, preset)
@@ -276,7 +276,7 @@ def test_superseded_runs_are_not_mixed_in(tmp_path):
     old = json.loads(json.dumps(payload))
     old["config"]["lr"] = 0.5                                   # an older config: different run id
     old["provenance"]["finished"] = "2000-01-01T00:00:00+00:00"
-    spec = sweep.expand_preset(preset)[0]
+    spec = plan.expand_preset(preset)[0]
     fake_spec = RunSpec(spec.preset, spec.row, spec.tables, spec.base,
                         tuple(sorted(dict(spec.overrides, lr=0.5).items())), spec.methods, spec.seed)
     assert fake_spec.run_id == run_id_of(old["config"], spec.methods) != spec.run_id
@@ -286,7 +286,7 @@ def test_superseded_runs_are_not_mixed_in(tmp_path):
 
 
 def test_compare_table_and_findings(tmp_path):
-    from lilaw_edu.sweep_report import compare, findings, load_tidy
+    from lilaw_edu.experiments.analysis import compare, findings, load_tidy
     sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, fit_fn=FakeFit(), progress=False, log=lambda m: None)
     df, records, problems = load_tidy(tmp_path, ["cpu-table9", "paper-table9"])
     rows = [dict(label="clean val", table="9", metric="top1", paper=dict(rate=0.5, setting="clean_val"),
@@ -315,7 +315,7 @@ def test_unresumable_checkpoint_restarts_run_once(tmp_path):
                 raise ValueError("checkpoint was made with a different config")
             return super().__call__(config, methods, out_dir, resume, progress)
 
-    spec = sweep.expand_preset("cpu-table9")[0]
+    spec = plan.expand_preset("cpu-table9")[0]
     work = tmp_path / "work"
     (work / spec.preset / spec.run_id).mkdir(parents=True)
     (work / spec.preset / spec.run_id / "old.pt").write_bytes(b"x")

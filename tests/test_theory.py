@@ -1,12 +1,12 @@
-"""Tests of lilaw_edu.theory: Table 5, the weight bounds, the region and the closed-form gradients."""
+"""Tests of lilaw_edu.explain.theory: Table 5, the weight bounds, the region and the closed-form gradients."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from lilaw_edu import theory
-from lilaw_edu.weighting import weight_components
+from lilaw_edu.explain import theory
+from lilaw_edu.core.weighting import weight_components
 
 
 def np_sigmoid(x):

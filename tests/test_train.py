@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from lilaw_edu import engine
-from lilaw_edu.config import (PRESETS, VARIANTS, TrainConfig, config_from_preset, method_overrides,
-                              resolve_methods)
-from lilaw_edu.data import load_dataset
-from lilaw_edu.train import build_model, fit, prepare_data
-from lilaw_edu.weighting import LiLAW
+from lilaw_edu.training import engine
+from lilaw_edu.training.config import PRESETS, VARIANTS, TrainConfig, config_from_preset, method_overrides, resolve_methods
+from lilaw_edu.datasets import load_dataset
+from lilaw_edu.training.fit import fit, prepare_data
+from lilaw_edu.training.loop import initial_model
+from lilaw_edu.core.weighting import LiLAW
 
 
 def tiny(**overrides) -> TrainConfig:
@@ -47,9 +47,9 @@ def test_methods_start_from_identical_initial_weights(digits_run):
     hashes = {m: r["init_state_sha256"] for m, r in results["methods"].items()}
     assert set(hashes.values()) == {results["init_state_sha256"]}
     splits, noise = prepare_data(config)
-    rebuilt = engine.state_dict_sha256(build_model(config, splits).state_dict())
+    rebuilt = engine.state_dict_sha256(initial_model(config, splits).state_dict())
     assert rebuilt == results["init_state_sha256"]
-    other = engine.state_dict_sha256(build_model(config.replace(seed=1), splits).state_dict())
+    other = engine.state_dict_sha256(initial_model(config.replace(seed=1), splits).state_dict())
     assert other != rebuilt
 
 

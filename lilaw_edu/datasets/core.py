@@ -2,7 +2,7 @@
 data-directory lookup and the seeded "-M" validation split.
 
 Pixel convention: image inputs are float32 in [0, 1], shape (N, C, H, W), *not*
-normalised, so that input noise (lilaw_edu.noise) is applied before
+normalised, so that input noise (lilaw_edu.noise.inject) is applied before
 normalisation. ``DatasetSplits.mean``/``std`` (per channel, computed on the
 training split) are there for the normalisation that follows.
 """

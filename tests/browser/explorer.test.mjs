@@ -1,4 +1,4 @@
-// Headless-browser test of the static LiLAW explorer (lilaw_edu/static/explorer.js).
+// Headless-browser test of the static LiLAW explorer (lilaw_edu/explain/assets/explorer.js).
 //
 // usage: node explorer.test.mjs --page PAGE.html [--selector CSS] [--expected EXPECTED.json]
 //                               [--screenshot OUT.png] [--chromium /usr/bin/chromium]

@@ -1,8 +1,8 @@
 """The difficulty region of ``(s_y, max s)`` pairs and LiLAW's values over it.
 
 This is the numeric core shared by both explorer front ends
-(:mod:`lilaw_edu.explorer` and :mod:`lilaw_edu.explorer_static`); every weight
-is computed by :mod:`lilaw_edu.weighting`.
+(:mod:`lilaw_edu.explain.explorer` and :mod:`lilaw_edu.explain.static`); every weight
+is computed by :mod:`lilaw_edu.core.weighting`.
 
 The difficulty region (paper §3, Fig. 2)
 ----------------------------------------
@@ -30,8 +30,8 @@ import functools
 import numpy as np
 import torch
 
-from .losses import per_sample_loss
-from .weighting import lilaw_weights, weight_components
+from lilaw_edu.core.losses import per_sample_loss
+from lilaw_edu.core.weighting import lilaw_weights, weight_components
 
 # Heat-map panels shown by both explorers, in display order.
 PANELS = ("w_alpha", "w_beta", "w_delta", "wce")

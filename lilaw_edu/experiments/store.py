@@ -1,6 +1,6 @@
 """Sweep result files: run specs, stable run ids, atomic writes and validated reads.
 
-See :mod:`lilaw_edu.sweep` for how a sweep uses them. A result file is::
+See :mod:`lilaw_edu.experiments.runner` for how a sweep uses them. A result file is::
 
     {"schema": SCHEMA, "run_id": ..., "preset": ..., "row": ..., "tables": [...],
      "payload_sha256": sha256(canonical JSON of payload), "payload": {...}}
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .checkpoint import atomic_write_bytes
-from .config import config_from_preset
+from lilaw_edu.training.checkpoint import atomic_write_bytes
+from lilaw_edu.training.config import config_from_preset
 
 __all__ = ["SCHEMA", "RUNTIME_FIELDS", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
            "write_record", "read_record"]
@@ -45,7 +45,7 @@ class RunSpec:
     seed: int
 
     def config(self, device: str | None = None):
-        """The resolved, validated :class:`~lilaw_edu.config.TrainConfig` (``device`` overrides the preset's)."""
+        """The resolved, validated :class:`~lilaw_edu.training.config.TrainConfig` (``device`` overrides the preset's)."""
         return config_from_preset(self.base, **dict(self.overrides), seed=self.seed, device=device)
 
     @cached_property

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .weighting import plain_loss
+from lilaw_edu.core.weighting import plain_loss
 
 __all__ = [
     "resolve_device", "child_seed", "make_generator", "state_dict_sha256", "autocast",

@@ -1,9 +1,9 @@
 """The α/β/δ explorer as a self-contained HTML fragment for the rendered book.
 
 :func:`static_explorer_html` returns one ``<div>`` with inline CSS, a JSON
-config and the inline script from ``lilaw_edu/static/explorer.js`` that paints
+config and the inline script from ``lilaw_edu/explain/assets/explorer.js`` that paints
 ``<canvas>`` panels: no kernel, no CDN, works from ``file://``. The page embeds
-reference values computed here by :mod:`lilaw_edu.region` at build time and the
+reference values computed here by :mod:`lilaw_edu.explain.region` at build time and the
 script checks its own arithmetic against them on load.
 """
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from .region import (PANEL_RANGES, PANELS, SLIDERS, VALUE_KEYS, _check_classes, _check_resolution,
-                     feasible_mask, values_at)
+from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, VALUE_KEYS, _check_classes, _check_resolution, feasible_mask, values_at
 
 PANEL_TITLES = {"w_alpha": "W_α = σ(α·s_y − m)", "w_beta": "W_β = σ(−(β·s_y − m))",
                 "w_delta": "W_δ = exp(−(δ·s_y − m)²/2)", "wce": "W·CE, CE = −log s_y"}
@@ -59,7 +58,7 @@ def reference_values(points: Iterable[Sequence[float]], num_classes: int = 10) -
     -------
     list of dict
         ``s``, ``m``, ``C``, ``alpha``, ``beta``, ``delta`` and the keys of
-        :func:`lilaw_edu.region.values_at`.
+        :func:`lilaw_edu.explain.region.values_at`.
     """
     rows = []
     for point in points:
@@ -109,7 +108,7 @@ def panel_rgb(value: float, lo: float, hi: float, name: str = "viridis") -> tupl
 
 
 def _static_text(name: str) -> str:
-    return resources.files("lilaw_edu").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("lilaw_edu.explain").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def _json_for_script(obj) -> str:
@@ -132,7 +131,7 @@ def static_explorer_html(reference_points: Optional[Iterable[Sequence[float]]] =
     alpha, beta, delta : float
         Initial slider values.
     resolution : int
-        Canvas pixels per axis (grid nodes as in :func:`lilaw_edu.region.surfaces`).
+        Canvas pixels per axis (grid nodes as in :func:`lilaw_edu.explain.region.surfaces`).
     explorer_id : str, optional
         Element id of the root ``<div>``; a unique one is made when omitted, so
         several explorers can share a page.
@@ -142,7 +141,7 @@ def static_explorer_html(reference_points: Optional[Iterable[Sequence[float]]] =
     str
         One ``<div class="lilaw-explorer">`` with inline CSS, a JSON config
         (slider ranges, colour map, reference values) and the inline script
-        from ``lilaw_edu/static/explorer.js``. No external URL is referenced.
+        from ``lilaw_edu/explain/assets/explorer.js``. No external URL is referenced.
     """
     points = default_reference_points(C) if reference_points is None else list(reference_points)
     for name, value, (lo, hi, _) in (("alpha", alpha, SLIDERS["alpha"]), ("beta", beta, SLIDERS["beta"]),

@@ -1,6 +1,6 @@
 """The α/β/δ explorer: LiLAW's weights over the difficulty region, live.
 
-Two front ends share one set of numbers, all computed by :mod:`lilaw_edu.weighting`:
+Two front ends share one set of numbers, all computed by :mod:`lilaw_edu.core.weighting`:
 
 * :func:`interactive_explorer` — ipywidgets sliders (Jupyter, Colab) that redraw
   four matplotlib heat maps (W_α, W_β, W_δ, W·CE) over the region of attainable
@@ -11,9 +11,9 @@ Two front ends share one set of numbers, all computed by :mod:`lilaw_edu.weighti
   at build time and the script checks its own arithmetic against them on load.
 
 The region maths and the values both front ends show live in
-:mod:`lilaw_edu.region` (derivation in its docstring); the static HTML front
-end lives in :mod:`lilaw_edu.explorer_static`. Their public names are
-re-exported here, so ``from lilaw_edu.explorer import feasible_mask`` (and the
+:mod:`lilaw_edu.explain.region` (derivation in its docstring); the static HTML front
+end lives in :mod:`lilaw_edu.explain.static`. Their public names are
+re-exported here, so ``from lilaw_edu.explain.explorer import feasible_mask`` (and the
 rest) keeps working.
 """
 from __future__ import annotations
@@ -21,28 +21,13 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from importlib import resources
 
 import numpy as np
 import torch
 
-from .explorer_static import (PANEL_TITLES, default_reference_points, display_static_explorer, mask_reference,
-                              panel_rgb, reference_values, standalone_page, static_explorer_html)
-from .region import (PANEL_RANGES, PANELS, SLIDERS, VALUE_KEYS, _check_classes, _check_resolution,
-                     feasible_mask, grid_axis, panel_range, realize_probs, surfaces, values_at)
+from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, _check_classes, _check_resolution, panel_range, surfaces
 
-__all__ = [
-    # defined here: the ipywidgets front end
-    "MPL_TITLES", "WeightExplorer", "interactive_explorer", "explorer_update_time",
-    # re-exported from lilaw_edu.region
-    "PANELS", "PANEL_RANGES", "SLIDERS", "VALUE_KEYS", "feasible_mask", "realize_probs", "values_at",
-    "grid_axis", "surfaces", "panel_range",
-    # re-exported from lilaw_edu.explorer_static
-    "PANEL_TITLES", "default_reference_points", "reference_values", "mask_reference", "panel_rgb",
-    "static_explorer_html", "standalone_page", "display_static_explorer",
-    # kept for code that reads the bundled static/ files as lilaw_edu.explorer.resources
-    "resources",
-]
+__all__ = ["MPL_TITLES", "WeightExplorer", "interactive_explorer", "explorer_update_time"]
 
 MPL_TITLES = {"w_alpha": r"$W_\alpha=\sigma(\alpha s_y - m)$", "w_beta": r"$W_\beta=\sigma(-(\beta s_y - m))$",
               "w_delta": r"$W_\delta=e^{-(\delta s_y - m)^2/2}$", "wce": r"$W\cdot$CE$,\ $CE$=-\log s_y$"}

@@ -1,7 +1,7 @@
 """Matplotlib helpers for the book: samples, the difficulty region, weight maps, trajectories.
 
-Every function draws with numbers from the package (:mod:`lilaw_edu.explorer`
-for the weight surfaces, :mod:`lilaw_edu.theory` for the region's corners) and
+Every function draws with numbers from the package (:mod:`lilaw_edu.explain.explorer`
+for the weight surfaces, :mod:`lilaw_edu.explain.theory` for the region's corners) and
 returns the matplotlib ``Figure`` so a notebook can show or save it.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .explorer import surfaces, values_at
-from .theory import region_vertices
+from lilaw_edu.explain.region import surfaces, values_at
+from lilaw_edu.explain.theory import region_vertices
 
 #: Number of classes used to draw the paper's C → ∞ region (Fig. 2).
 MANY_CLASSES = 200
@@ -160,7 +160,7 @@ def plot_region(num_classes: Optional[int] = None, probs: Optional[Tensor] = Non
 
 
 def plot_regions_by_classes(classes: Sequence[int] = (2, 3, 10), samples: int = 3000, seed: int = 0) -> Figure:
-    """One region panel per C, each with sampled softmax vectors (see :func:`lilaw_edu.theory.sample_probs`).
+    """One region panel per C, each with sampled softmax vectors (see :func:`lilaw_edu.explain.theory.sample_probs`).
 
     Parameters
     ----------
@@ -173,7 +173,7 @@ def plot_regions_by_classes(classes: Sequence[int] = (2, 3, 10), samples: int = 
     -------
     Figure
     """
-    from .theory import sample_probs
+    from lilaw_edu.explain.theory import sample_probs
 
     fig = Figure(figsize=(3.6 * len(classes), 3.4), layout="constrained")
     for ax, c in zip(np.atleast_1d(fig.subplots(1, len(classes))), classes):
@@ -186,7 +186,7 @@ def plot_regions_by_classes(classes: Sequence[int] = (2, 3, 10), samples: int = 
 def plot_weight_maps(alpha: float = 10.0, beta: float = 2.0, delta: float = 6.0,
                      num_classes: Optional[int] = None, keys: Sequence[str] = ("w_alpha", "w_beta", "w_delta", "w"),
                      resolution: int = 201) -> Figure:
-    """Heat maps of the weights over the region (values from :func:`lilaw_edu.explorer.surfaces`).
+    """Heat maps of the weights over the region (values from :func:`lilaw_edu.explain.explorer.surfaces`).
 
     Parameters
     ----------

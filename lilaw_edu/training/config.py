@@ -1,7 +1,7 @@
 """Training configuration: one typed dataclass, named presets and method variants.
 
 A :class:`TrainConfig` describes one *paired* experiment: a dataset, its noise,
-a model and the optimisation settings. :func:`lilaw_edu.train.fit` trains every
+a model and the optimisation settings. :func:`lilaw_edu.training.fit.fit` trains every
 requested method (``"baseline"``, ``"lilaw"``, or a variant from
 :data:`VARIANTS`) from the same seed, split, noise and initial weights. A
 method is nothing more than a few config overrides (:func:`method_overrides`).
@@ -45,7 +45,7 @@ class TrainConfig:
     dataset: str = "digits"            # registry name, see lilaw_edu.datasets.list_datasets()
     data_dir: str | None = None        # folder searched first for data files (None: LILAW_DATA_DIR, ../shared/data)
     image_size: int | None = None      # pixels (side); None = the dataset's native size
-    noise: str = "none"                # "none" or a kind from lilaw_edu.noise (label or input noise)
+    noise: str = "none"                # "none" or a kind from lilaw_edu.noise.inject (label or input noise)
     rate: float = 0.0                  # fraction of samples corrupted, in [0, 1]
     clean_val: bool = False            # True: the validation split is not corrupted
     val_fraction: float = 0.15         # fraction of the official training set held out as validation

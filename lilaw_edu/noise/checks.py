@@ -1,4 +1,4 @@
-"""Input validation for :mod:`lilaw_edu.noise` (messages name parameter, value, allowed range)."""
+"""Input validation for :mod:`lilaw_edu.noise.inject` (messages name parameter, value, allowed range)."""
 
 from __future__ import annotations
 

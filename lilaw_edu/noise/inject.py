@@ -56,37 +56,17 @@ from numbers import Real
 import torch
 from torch import Tensor
 
-from . import image_ops
-from .noise_checks import (
-    _check_generator,
-    _check_inputs,
-    _check_kind,
-    _check_labels,
-    _check_num_classes,
-    _check_pool,
-    _check_rate,
-    _check_unit_range,
-    _select,
-)
-from .noise_maps import (
-    CIFAR10_CLASSES,
-    CIFAR10_CONFUSABLE,
-    _class_map_table,
-    asymmetric_transition_matrix,
-    confusable_map_from_confusion,
-    confusable_map_from_features,
-)
+from lilaw_edu.noise import image_ops
+from lilaw_edu.noise.checks import _check_generator, _check_inputs, _check_kind, _check_labels, _check_num_classes, _check_pool, _check_rate, _check_unit_range, _select
+from lilaw_edu.noise.maps import _class_map_table, asymmetric_transition_matrix, confusable_map_from_features
 
 LABEL_NOISE_KINDS = ("uniform", "asymmetric", "adjacent", "instance")
 INPUT_NOISE_KINDS = ("far_ood", "domain_shift", "ood_covariate", "zoom_shift", "crop_shift")
 SERIES_NOISE_KINDS = ("gaussian",)
 NOISE_KINDS = ("none",) + LABEL_NOISE_KINDS + INPUT_NOISE_KINDS + SERIES_NOISE_KINDS
 
-__all__ = [  # public API (the class maps live in noise_maps, re-exported here)
-    "CIFAR10_CLASSES", "CIFAR10_CONFUSABLE", "INPUT_NOISE_KINDS", "LABEL_NOISE_KINDS", "NOISE_KINDS",
-    "SERIES_NOISE_KINDS", "asymmetric_transition_matrix", "confusable_map_from_confusion",
-    "confusable_map_from_features", "inject_input_noise", "inject_label_noise", "inject_noise",
-]
+__all__ = ["INPUT_NOISE_KINDS", "LABEL_NOISE_KINDS", "NOISE_KINDS", "SERIES_NOISE_KINDS",
+           "inject_input_noise", "inject_label_noise", "inject_noise"]
 
 
 
@@ -198,7 +178,7 @@ def inject_input_noise(
     * ``ood_covariate``: add Gaussian noise with std ``sigma * max(x)`` (per
       image; H-CAT: 0.5), clip to [0, 1].
     * ``domain_shift``: the ``ood_covariate`` noise, then the cartoon filter
-      :func:`lilaw_edu.image_ops.cartoon_filter` (median blur, adaptive
+      :func:`lilaw_edu.noise.image_ops.cartoon_filter` (median blur, adaptive
       threshold edge mask, bilateral filter; H-CAT's OpenCV parameters).
     * ``zoom_shift``: centre crop of side ``round(H / 1.75)``, resized back
       bilinearly.

@@ -1,9 +1,9 @@
 """One method's training run: model, optimiser, scheduler, the epoch loop with early
 stopping and checkpoints, and the single test evaluation of the selected checkpoint.
 
-:func:`lilaw_edu.train.fit` calls :func:`run_method` once per method with the same
+:func:`lilaw_edu.training.fit.fit` calls :func:`run_method` once per method with the same
 data and initial weights; the building blocks (batches, one epoch, the meta step,
-evaluation) are in :mod:`lilaw_edu.engine`.
+evaluation) are in :mod:`lilaw_edu.training.engine`.
 """
 from __future__ import annotations
 
@@ -13,18 +13,19 @@ import time
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from . import engine, metrics, models
-from .config import TrainConfig, method_overrides
-from .data import resize_images
-from .scores import DifficultyRecorders
-from .weighting import LiLAW
+from lilaw_edu.training import checkpoint as ckpt
+from lilaw_edu.training import engine
+from lilaw_edu import metrics, models
+from lilaw_edu.training.config import TrainConfig, method_overrides
+from lilaw_edu.datasets.core import resize_images
+from lilaw_edu.scores.recorders import DifficultyRecorders
+from lilaw_edu.core.weighting import LiLAW
 
-__all__ = ["build_model", "effective_freeze", "run_method"]
+__all__ = ["initial_model", "effective_freeze", "run_method"]
 
 
 # ------------------------------------------------------------------ model and optimisation
-def build_model(config: TrainConfig, splits, batch_resize: int | None = None) -> nn.Module:
+def initial_model(config: TrainConfig, splits, batch_resize: int | None = None) -> nn.Module:
     """The configured model for ``splits`` (``config.model == "auto"``: the dataset's CPU default),
     with initial weights seeded from ``config.seed`` (the global RNG is left untouched)."""
     with torch.random.fork_rng(devices=[]):
@@ -89,7 +90,7 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
     config : TrainConfig
         Shared config; ``method_overrides(method)`` is applied on top.
     method : str
-        ``"baseline"``, ``"lilaw"`` or a variant (see :data:`lilaw_edu.config.VARIANTS`).
+        ``"baseline"``, ``"lilaw"`` or a variant (see :data:`lilaw_edu.training.config.VARIANTS`).
     splits : DatasetSplits
         From :func:`prepare_data`.
     init_state : dict
@@ -125,7 +126,7 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
         cfg = dataclasses.replace(cfg, amp=False)
     device = engine.resolve_device(cfg.device)
     weighted = cfg.weighting == "lilaw"
-    model = build_model(cfg, splits, noise_info.get("batch_resize"))
+    model = initial_model(cfg, splits, noise_info.get("batch_resize"))
     model.load_state_dict(init_state)
     init_hash = engine.state_dict_sha256(model.state_dict())
     models.apply_freeze(model, effective_freeze(cfg))

@@ -1,8 +1,8 @@
-/* LiLAW alpha/beta/delta explorer for pages without a kernel (lilaw_edu/static/explorer.js).
+/* LiLAW alpha/beta/delta explorer for pages without a kernel (lilaw_edu/explain/assets/explorer.js).
  *
- * Inlined by lilaw_edu.explorer.static_explorer_html next to a JSON config. No network,
- * no libraries: works from file://. The formulas mirror lilaw_edu.weighting (paper eqs. 2-6)
- * and lilaw_edu.explorer.feasible_mask; on load the page checks them against reference
+ * Inlined by lilaw_edu.explain.static.static_explorer_html next to a JSON config. No network,
+ * no libraries: works from file://. The formulas mirror lilaw_edu.core.weighting (paper eqs. 2-6)
+ * and lilaw_edu.explain.region.feasible_mask; on load the page checks them against reference
  * values that lilaw_edu computed at build time.
  */
 (function () {
@@ -26,7 +26,7 @@
     return { w_alpha: wa, w_beta: wb, w_delta: wd, w: w, ce: ce, wce: w * ce };
   }
 
-  /** Same test, same operation order as lilaw_edu.explorer.feasible_mask. */
+  /** Same test, same operation order as lilaw_edu.explain.region.feasible_mask. */
   function feasible(s, m, C) {
     var inBox = s >= -ATOL && m <= 1 + ATOL;
     var onDiagonal = Math.abs(s - m) <= ATOL && C * m >= 1 - ATOL;

@@ -1,7 +1,7 @@
 """Paired training of the baseline and LiLAW (paper Algorithm 1) from one config.
 
->>> from lilaw_edu.config import config_from_preset
->>> from lilaw_edu.train import fit
+>>> from lilaw_edu.training.config import config_from_preset
+>>> from lilaw_edu.training.fit import fit
 >>> results = fit(config_from_preset("cpu-digits", noise="uniform", rate=0.4))   # doctest: +SKIP
 >>> results["methods"]["lilaw"]["metrics"]["test"]["top1"]                       # doctest: +SKIP
 
@@ -19,14 +19,15 @@ import os
 
 import torch
 
-from . import engine
-from .config import METHODS, TrainConfig, resolve_methods, validate_config
-from .data import load_dataset, resize_images
-from .datasets.medmnist import MEDMNIST_FLAGS
-from .loop import build_model, effective_freeze, run_method  # noqa: F401  (public here too)
-from .noise import LABEL_NOISE_KINDS, inject_noise
+from lilaw_edu.training import engine
+from lilaw_edu.training.config import METHODS, TrainConfig, resolve_methods, validate_config
+from lilaw_edu.datasets import load_dataset
+from lilaw_edu.datasets.core import resize_images
+from lilaw_edu.datasets.medmnist import MEDMNIST_FLAGS
+from lilaw_edu.training.loop import initial_model, run_method
+from lilaw_edu.noise.inject import LABEL_NOISE_KINDS, inject_noise
 
-__all__ = ["prepare_data", "build_model", "run_method", "fit", "effective_freeze"]
+__all__ = ["prepare_data", "fit"]
 
 _BATCH_RESIZE_BYTES = 1 << 30  # resize images per batch above 1 GiB at the target size
 
@@ -34,7 +35,7 @@ _BATCH_RESIZE_BYTES = 1 << 30  # resize images per batch above 1 GiB at the targ
 # ------------------------------------------------------------------ data
 def _noise_kwargs(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor, num_classes: int) -> dict:
     """Extra arguments some noise kinds need (instance class map, far-OOD pool), shared by train and val."""
-    from . import noise
+    from lilaw_edu.noise import inject as noise
     if config.noise == "instance":
         if config.dataset.startswith("cifar10") and hasattr(noise, "CIFAR10_CONFUSABLE"):
             return {"class_map": noise.CIFAR10_CONFUSABLE}
@@ -115,7 +116,7 @@ def fit(config: TrainConfig, methods=METHODS, out_dir=None, resume: bool = False
     ----------
     config : TrainConfig
     methods : sequence of str or str
-        Method names (``"both"`` or a comma list also accepted), see :func:`lilaw_edu.config.method_overrides`.
+        Method names (``"both"`` or a comma list also accepted), see :func:`lilaw_edu.training.config.method_overrides`.
     out_dir : path-like, optional
         Checkpoints, ``results.json``, ``table.txt`` and ``curves.png`` go here.
     resume : bool
@@ -134,7 +135,7 @@ def fit(config: TrainConfig, methods=METHODS, out_dir=None, resume: bool = False
         notes), ``noise`` (kind, rate, counts, per-sample corrupted masks), ``init_state_sha256``,
         ``environment``. The same dict is written to ``out_dir/results.json``.
     """
-    from . import report
+    from lilaw_edu.training import results as report
 
     validate_config(config)
     methods = resolve_methods(methods)
@@ -151,7 +152,7 @@ def fit(config: TrainConfig, methods=METHODS, out_dir=None, resume: bool = False
             torch.set_num_threads(config.num_threads)
         with torch.random.fork_rng(devices=devices):
             splits, noise_info = data if data is not None else prepare_data(config)
-            initial = build_model(config, splits, noise_info.get("batch_resize"))
+            initial = initial_model(config, splits, noise_info.get("batch_resize"))
             init_state = copy.deepcopy(initial.state_dict())
             del initial
             runs = {m: run_method(config, m, splits, init_state, noise_info=noise_info, out_dir=out_dir,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write_bytes
+from lilaw_edu.training.checkpoint import atomic_write_bytes
 
 __all__ = ["environment", "build_results", "to_jsonable", "write_results", "read_results",
            "format_table", "plot_curves", "RESULTS_FILE"]
@@ -36,7 +36,7 @@ def _git_commit() -> str:
 
 def environment(device: torch.device) -> dict:
     """Provenance: versions, device, git commit, UTC date."""
-    from . import __version__
+    from lilaw_edu import __version__
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     return {"lilaw_edu": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
             "platform": platform.platform(), "device": str(device), "device_name": name,
@@ -60,7 +60,7 @@ def to_jsonable(value):
 
 
 def build_results(config, runs: dict, splits, noise_info: dict, init_hash: str, device) -> dict:
-    """Assemble the ``results.json`` dict (see :func:`lilaw_edu.train.fit`)."""
+    """Assemble the ``results.json`` dict (see :func:`lilaw_edu.training.fit.fit`)."""
     m_tr, m_va = noise_info["train_corrupted"], noise_info["val_corrupted"]
     changed = splits.y_train.cpu() != noise_info["y_train_clean"].cpu()
     keep_masks = bool(config.record_weights_epochs) or config.record_scores

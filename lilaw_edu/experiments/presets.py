@@ -1,7 +1,7 @@
 """Sweep presets: which runs reproduce which paper table, at two scales.
 
 A sweep preset is a list of *rows*; a row is one TrainConfig (a base preset from
-:data:`lilaw_edu.config.PRESETS` plus overrides) trained with several methods
+:data:`lilaw_edu.training.config.PRESETS` plus overrides) trained with several methods
 (paired: same seed -> same split, noise and initial weights) for several seeds.
 
 * ``paper-tableN``: the paper's models, input sizes, epochs and batch sizes
@@ -47,7 +47,7 @@ CPU_DATA = {
     "pneumoniamnist": dict(base="cpu-medmnist", dataset="pneumoniamnist", max_train=1500, epochs=8,
                            batch_size=64, lr=1e-3, scheduler="multistep", milestones=(4, 6)),
 }
-# ---- paper scale (settings live in lilaw_edu.config.PRESETS)
+# ---- paper scale (settings live in lilaw_edu.training.config.PRESETS)
 PAPER_DATA = {
     "ecg5000": dict(base="paper-ecg5000", dataset="ecg5000"),
     "cifar100": dict(base="paper-cifar", dataset="cifar100"),

@@ -1,11 +1,11 @@
 """Deterministic image transforms behind the H-CAT input-noise kinds.
 
 The transforms take a batch of images, shape (n, C, H, W), float in [0, 1]
-(the pixel convention of :mod:`lilaw_edu.noise`), and return a new batch of
+(the pixel convention of :mod:`lilaw_edu.noise.inject`), and return a new batch of
 the same dtype and device. They are deterministic; the only random draws
 (Gaussian noise, far-OOD picks) are in :func:`gaussian_noise` and
 :func:`corrupt_images` and go through the caller's ``torch.Generator``.
-Which samples get corrupted is decided in :mod:`lilaw_edu.noise`.
+Which samples get corrupted is decided in :mod:`lilaw_edu.noise.inject`.
 
 Parameters follow H-CAT (Seedat et al., 2024, ``src/perturbations.py`` and
 ``src/dataloader.py``): zoom factor 1.75, a 10-pixel shift at width 32,

@@ -1,14 +1,14 @@
 """Sweep planning: preset expansion, the status of every run in a results folder, cost estimates.
 
-Used by :mod:`lilaw_edu.sweep` (``lilaw-edu sweep --dry-run`` prints the plan).
+Used by :mod:`lilaw_edu.experiments.runner` (``lilaw-edu sweep --dry-run`` prints the plan).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .config import resolve_methods
-from .presets_sweep import CPU_PRIORITY, SWEEP_PRESETS
-from .sweep_store import CorruptResultError, RunSpec, read_record
+from lilaw_edu.training.config import resolve_methods
+from lilaw_edu.experiments.presets import CPU_PRIORITY, SWEEP_PRESETS
+from lilaw_edu.experiments.store import CorruptResultError, RunSpec, read_record
 
 __all__ = ["ALIASES", "resolve_presets", "expand_preset", "COST_PER_KSAMPLE_EPOCH", "measured_costs",
            "estimate_seconds", "plan_sweep"]
@@ -38,7 +38,7 @@ def expand_preset(name: str, seeds=None) -> list:
     Parameters
     ----------
     name : str
-        A key of :data:`lilaw_edu.presets_sweep.SWEEP_PRESETS`.
+        A key of :data:`lilaw_edu.experiments.presets.SWEEP_PRESETS`.
     seeds : sequence of int, optional
         Replace every row's seeds.
 
@@ -75,7 +75,7 @@ TRAIN_SIZES = {"ecg5000": 425, "digits": 1078, "breastmnist": 546, "pneumoniamni
 def _cost_key(device: str, dataset: str, model: str = "auto") -> tuple:
     if not str(device).startswith("cuda"):
         return ("cpu", dataset)
-    from .datasets.medmnist import MEDMNIST_FLAGS
+    from lilaw_edu.datasets.medmnist import MEDMNIST_FLAGS
     default = "lstm" if dataset == "ecg5000" else ("resnet18" if dataset in MEDMNIST_FLAGS else "vit_b16")
     return ("cuda", default if model == "auto" else model)
 

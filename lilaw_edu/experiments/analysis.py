@@ -3,7 +3,7 @@
 The experiment chapters of the book use these functions on the committed
 ``results/<preset>/*.json`` files (they never train anything).
 
-* :func:`summarise_fit` turns :func:`lilaw_edu.train.fit`'s output into what a
+* :func:`summarise_fit` turns :func:`lilaw_edu.training.fit.fit`'s output into what a
   result file stores: per-method metrics and per-epoch history, and, when the
   run recorded per-sample LiLAW weights or difficulty scores, their
   mislabel-detection AUROC/AUPRC (the per-sample arrays themselves are dropped).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .metrics import mislabel_detection, paired_difference
+from lilaw_edu.metrics import mislabel_detection, paired_difference
 
 __all__ = ["W_ORIENTATION", "summarise_fit", "mislabel_summary", "load_results", "tidy", "paired", "verdict",
            "fmt_mean_std", "fmt_diff", "find_results_dir", "load_tidy", "compare", "findings", "verdict_short"]
@@ -39,7 +39,7 @@ def mislabel_summary(results: dict) -> dict:
     Parameters
     ----------
     results : dict
-        :func:`lilaw_edu.train.fit` output with ``noise["train_label_changed"]`` (N,) 0/1 and,
+        :func:`lilaw_edu.training.fit.fit` output with ``noise["train_label_changed"]`` (N,) 0/1 and,
         per method, ``weights`` ({epoch: {w_alpha, w_beta, w_delta, w}}) and/or ``scores``
         ({epoch: {aum, el2n, ...}}) lists of length N.
 
@@ -50,7 +50,7 @@ def mislabel_summary(results: dict) -> dict:
         "Mislabeled" means the label actually changed (a uniform draw can pick the old label).
         Empty when nothing was recorded.
     """
-    from .scores import DIFFICULTY_SCORES
+    from lilaw_edu.scores.recorders import DIFFICULTY_SCORES
     changed = results.get("noise", {}).get("train_label_changed")
     if changed is None:
         return {}
@@ -72,8 +72,8 @@ def mislabel_summary(results: dict) -> dict:
 
 
 def summarise_fit(results: dict) -> dict:
-    """What a sweep result file keeps of a :func:`~lilaw_edu.train.fit` output (JSON-ready, NaN -> None)."""
-    from .report import to_jsonable
+    """What a sweep result file keeps of a :func:`~lilaw_edu.training.fit.fit` output (JSON-ready, NaN -> None)."""
+    from lilaw_edu.training.results import to_jsonable
     methods = {m: {k: r[k] for k in _KEEP if k in r} for m, r in results["methods"].items()}
     noise = {k: v for k, v in (results.get("noise") or {}).items() if not isinstance(v, (list, tuple))}
     out = {"methods": methods, "data": results.get("data"), "noise": noise,
@@ -95,7 +95,7 @@ def load_results(results_dir, preset: str) -> tuple:
     problems : list of str
         One message per corrupted file (and per ``*.json.corrupt`` set aside by a sweep).
     """
-    from .sweep import CorruptResultError, read_record
+    from lilaw_edu.experiments.store import CorruptResultError, read_record
     folder = Path(results_dir) / preset
     records, problems = [], []
     for path in sorted(folder.glob("*.json")):
@@ -274,7 +274,7 @@ def compare(df, rows: list):
     df : pandas.DataFrame
         From :func:`tidy` (CPU and paper-scale presets together).
     rows : list of dict
-        Each: ``label``; ``table`` and ``paper`` (a key for :func:`lilaw_edu.paper_tables.paper_lookup`,
+        Each: ``label``; ``table`` and ``paper`` (a key for :func:`lilaw_edu.core.paper.paper_lookup`,
         or None); ``metric`` (ours) and optionally ``paper_metric`` (default: ``metric`` without
         ``_cal``); ``cpu`` = (preset, row) or None, optionally ``cpu_ref`` = (preset, row) for the
         reference method (paired by seed) and ``gpu`` = (preset, row); ``method`` (default "lilaw")
@@ -288,7 +288,7 @@ def compare(df, rows: list):
     """
     import pandas as pd
 
-    from .paper_tables import paper_lookup
+    from lilaw_edu.core.paper import paper_lookup
     out = []
     for spec in rows:
         metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")

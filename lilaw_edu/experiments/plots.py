@@ -1,6 +1,6 @@
 """Plots of sweep results for the experiment chapters (matplotlib; nothing is trained here).
 
-Every function takes the tidy table of :func:`lilaw_edu.sweep_report.tidy` (or the
+Every function takes the tidy table of :func:`lilaw_edu.experiments.analysis.tidy` (or the
 raw records for per-epoch histories) and draws onto a given or new axes.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ def plot_trajectories(records: list, preset: str, rows, method: str = "lilaw", a
     Parameters
     ----------
     records : list of dict
-        Result records (from :func:`lilaw_edu.sweep_report.load_results`).
+        Result records (from :func:`lilaw_edu.experiments.analysis.load_results`).
     preset : str
     rows : sequence of str
         Row labels to draw (e.g. the 0 % and 50 % rows).

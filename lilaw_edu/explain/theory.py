@@ -1,10 +1,10 @@
 """Small pure functions behind the book's derivations (paper §3, appendix A.1–A.2).
 
-The weights themselves live in :mod:`lilaw_edu.weighting`; everything here
-builds on :func:`~lilaw_edu.weighting.weight_components` and never redefines them.
+The weights themselves live in :mod:`lilaw_edu.core.weighting`; everything here
+builds on :func:`~lilaw_edu.core.weighting.weight_components` and never redefines them.
 
 * Geometry of the difficulty region: its corner points for C classes (the
-  region itself, its mask and surfaces are in :mod:`lilaw_edu.explorer`),
+  region itself, its mask and surfaces are in :mod:`lilaw_edu.explain.explorer`),
   and the exact range of any linear argument ``c·s_y − m`` over it.
 * Bounds of W_α, W_β, W_δ: the paper's (eqs. 9, 12, 13) and the exact ones.
 * Table 5 of the paper recomputed from eqs. 2–6 and compared with the print.
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .weighting import PARAM_NAMES, label_and_max_prob, parse_active, weight_components
+from lilaw_edu.core.weighting import PARAM_NAMES, label_and_max_prob, parse_active, weight_components
 
 # --------------------------------------------------------------------------- Table 5 (appendix A.1)
 #: The four cases of Table 5: name and the two-class prediction; the label is class 0.

@@ -1,7 +1,7 @@
 """Class maps for label noise: CIFAR-10 confusable classes, derived maps, transition matrices.
 
 Used by :func:`lilaw_edu.noise.inject_label_noise` (``asymmetric`` and
-``instance`` kinds); all names are re-exported from :mod:`lilaw_edu.noise`.
+``instance`` kinds); all names are re-exported from :mod:`lilaw_edu.noise.inject`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .noise_checks import _check_generator, _check_labels, _check_num_classes
+from lilaw_edu.noise.checks import _check_generator, _check_labels, _check_num_classes
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",

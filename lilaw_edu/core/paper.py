@@ -8,7 +8,7 @@ available). Nothing here is computed or rounded.
 
 Units as printed: accuracies in percent, AUROC/AUPRC in [0, 1].
 
->>> from lilaw_edu.paper_tables import paper_rows
+>>> from lilaw_edu.core.paper import paper_rows
 >>> row = paper_rows("3")[0]
 >>> row["metric"], row["baseline"], row["delta"]
 ('top1', 93.6, 3.2)

@@ -1,12 +1,12 @@
 """Resumable grid sweeps: one atomic JSON file per finished run (``lilaw-edu sweep``).
 
-A sweep preset (:mod:`lilaw_edu.presets_sweep`) expands into runs; a run is one
-paired :func:`lilaw_edu.train.fit` call (same seed -> same split, noise and
+A sweep preset (:mod:`lilaw_edu.experiments.presets`) expands into runs; a run is one
+paired :func:`lilaw_edu.training.fit.fit` call (same seed -> same split, noise and
 initial weights for every method). Each finished run is written to
 ``<results_dir>/<preset>/<run_id>.json``:
 
 * **run id** = first 16 hex digits of the SHA-256 of the canonical JSON of the
-  resolved :class:`~lilaw_edu.config.TrainConfig` (minus runtime-only fields:
+  resolved :class:`~lilaw_edu.training.config.TrainConfig` (minus runtime-only fields:
   device, data folder, evaluation batch size, residency limit, compile) and the
   method list. Same config -> same id on any machine; any change -> a new id.
 * **atomic**: written to a temporary file in the same folder, flushed, then
@@ -26,10 +26,10 @@ initial weights for every method). Each finished run is written to
 
 Run two sweeps on the same results folder at once only with different presets.
 
-Modules: :mod:`lilaw_edu.presets_sweep` (what runs), :mod:`lilaw_edu.sweep_plan`
-(expansion, status, cost estimates), :mod:`lilaw_edu.sweep_store` (ids and
-files), this module (running and the command line), :mod:`lilaw_edu.sweep_report`
-and :mod:`lilaw_edu.sweep_plots` (reading results back for the book).
+Modules: :mod:`lilaw_edu.experiments.presets` (what runs), :mod:`lilaw_edu.experiments.plan`
+(expansion, status, cost estimates), :mod:`lilaw_edu.experiments.store` (ids and
+files), this module (running and the command line), :mod:`lilaw_edu.experiments.analysis`
+and :mod:`lilaw_edu.experiments.plots` (reading results back for the book).
 """
 from __future__ import annotations
 
@@ -44,15 +44,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from .presets_sweep import SWEEP_PRESETS
-from .sweep_plan import (ALIASES, estimate_seconds, expand_preset, measured_costs, plan_sweep,  # noqa: F401
-                         resolve_presets)
-from .sweep_store import (SCHEMA, CorruptResultError, RunSpec, make_record, read_record,  # noqa: F401
-                          run_id_of, write_record)
+from lilaw_edu.experiments.presets import SWEEP_PRESETS
+from lilaw_edu.experiments.plan import ALIASES, estimate_seconds, measured_costs, plan_sweep
+from lilaw_edu.experiments.store import CorruptResultError, RunSpec, make_record, read_record, write_record
 
-__all__ = ["SCHEMA", "RunSpec", "CorruptResultError", "expand_preset", "resolve_presets", "run_id_of",
-           "read_record", "write_record", "make_record", "plan_sweep", "estimate_seconds", "run_sweep",
-           "execute_run", "add_sweep_parser", "default_work_dir"]
+__all__ = ["run_sweep", "execute_run", "add_sweep_parser", "default_work_dir"]
 
 # ------------------------------------------------------------------ running
 def default_work_dir() -> Path:
@@ -76,7 +72,7 @@ def _provenance(started: str, wall: float) -> dict:
     import sklearn
     import torch
 
-    from . import __version__
+    from lilaw_edu import __version__
     status = _git("status", "--porcelain", "--", str(Path(__file__).resolve().parent))
     return {"lilaw_edu": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "sklearn": sklearn.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
@@ -95,9 +91,9 @@ def execute_run(spec: RunSpec, results_dir, work_dir=None, device: str | None = 
     dict
         ``run_id``, ``path``, ``wall_time_s``.
     """
-    from .sweep_report import summarise_fit
+    from lilaw_edu.experiments.analysis import summarise_fit
     if fit_fn is None:
-        from .train import fit as fit_fn
+        from lilaw_edu.training.fit import fit as fit_fn
     config = spec.config(device)
     work = Path(work_dir or default_work_dir()) / spec.preset / spec.run_id
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -173,7 +169,7 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
         Override every run's device / seeds.
     on_corrupt : {"rerun", "error"}
     fit_fn : callable, optional
-        Replaces :func:`lilaw_edu.train.fit` (tests); only with ``jobs=1``.
+        Replaces :func:`lilaw_edu.training.fit.fit` (tests); only with ``jobs=1``.
 
     Returns
     -------

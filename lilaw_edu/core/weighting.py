@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .losses import LOSS_KINDS, check_logits_targets, per_sample_loss
+from lilaw_edu.core.losses import LOSS_KINDS, check_logits_targets, per_sample_loss
 
 Scalar = Union[float, int, Tensor]
 PARAM_NAMES = ("alpha", "beta", "delta")
