@@ -15,7 +15,6 @@ C 9) and bilateral filter (d 9, sigma colour 250, sigma space 250).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -158,8 +157,24 @@ def _to_uint8_hwc(image: Tensor) -> np.ndarray:
     return np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array)
 
 
-def _cartoon_one(image: np.ndarray) -> np.ndarray:
-    """Cartoon filter on one uint8 image, (H, W) grey or (H, W, 3) RGB."""
+def import_cv2():
+    """Import OpenCV (an optional extra, only the ``domain_shift`` cartoon filter needs it).
+
+    Raises
+    ------
+    ImportError
+        One line naming the extra to install when ``cv2`` is missing.
+    """
+    try:
+        import cv2
+    except ImportError as err:  # also raised when sys.modules["cv2"] is None
+        raise ImportError("domain_shift noise needs OpenCV (cv2), which is not installed; install it with "
+                          "`pip install 'lilaw-edu[images]'` (or `pip install opencv-python-headless`)") from err
+    return cv2
+
+
+def _cartoon_one(image: np.ndarray, cv2) -> np.ndarray:
+    """Cartoon filter on one uint8 image, (H, W) grey or (H, W, 3) RGB, with the ``cv2`` module given."""
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     grey = cv2.medianBlur(grey, MEDIAN_KSIZE)
     edges = cv2.adaptiveThreshold(
@@ -194,9 +209,10 @@ def cartoon_filter(images: Tensor) -> Tensor:
     channels = images.shape[1]
     if channels not in (1, 3):
         raise ValueError(f"inputs must have 1 or 3 channels for domain_shift, got {channels}")
+    cv2 = import_cv2()
     out = []
     for image in images:
-        cartoon = _cartoon_one(_to_uint8_hwc(image))
+        cartoon = _cartoon_one(_to_uint8_hwc(image), cv2)
         cartoon = torch.from_numpy(cartoon).reshape(image.shape[1], image.shape[2], channels)
         out.append(cartoon.permute(2, 0, 1))
     stacked = torch.stack(out).to(device=images.device, dtype=images.dtype)
