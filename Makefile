@@ -30,6 +30,7 @@ browser:
 
 # The book is built first so that the browser test also drives the explorer on the built page.
 test: install browser book
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest tests -q
 	$(TIMEOUT) 900 $(BIN)/pytest --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg book/ -q -p no:cacheprovider
 
