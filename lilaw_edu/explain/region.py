@@ -36,7 +36,9 @@ from lilaw_edu.core.weighting import lilaw_weights, weight_components
 # Heat-map panels shown by both explorers, in display order.
 PANELS = ("w_alpha", "w_beta", "w_delta", "wce")
 # Fixed colour ranges; None means "the panel's largest finite value".
-PANEL_RANGES = {"w_alpha": (0.0, 1.0), "w_beta": (0.0, 1.0), "w_delta": (0.0, 1.0), "wce": (0.0, None)}
+# ("ce" is not drawn by default; the region chapter's widget shows it alone.)
+PANEL_RANGES = {"w_alpha": (0.0, 1.0), "w_beta": (0.0, 1.0), "w_delta": (0.0, 1.0), "wce": (0.0, None),
+                "ce": (0.0, None)}
 # Slider ranges (lo, hi, step) shared by the ipywidgets and the static explorer.
 SLIDERS = {"alpha": (0.0, 20.0, 0.1), "beta": (0.0, 10.0, 0.1), "delta": (0.0, 15.0, 0.1), "C": (2, 100, 1)}
 VALUE_KEYS = ("w_alpha", "w_beta", "w_delta", "w", "ce", "wce")

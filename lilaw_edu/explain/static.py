@@ -20,7 +20,9 @@ import numpy as np
 from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, VALUE_KEYS, _check_classes, _check_resolution, feasible_mask, values_at
 
 PANEL_TITLES = {"w_alpha": "W_α = σ(α·s_y − m)", "w_beta": "W_β = σ(−(β·s_y − m))",
-                "w_delta": "W_δ = exp(−(δ·s_y − m)²/2)", "wce": "W·CE, CE = −log s_y"}
+                "w_delta": "W_δ = exp(−(δ·s_y − m)²/2)", "w": "W = W_α + W_β + W_δ",
+                "wce": "W·CE, CE = −log s_y", "ce": "CE = −log s_y"}
+CONTROLS = ("alpha", "beta", "delta", "C")
 _ids = itertools.count()
 
 
@@ -107,6 +109,14 @@ def panel_rgb(value: float, lo: float, hi: float, name: str = "viridis") -> tupl
     return [int(c) for c in rgb], bool(abs(t * 256 - round(t * 256)) < 1e-9)
 
 
+def _check_names(what: str, names: Sequence[str], allowed) -> list:
+    names = [names] if isinstance(names, str) else list(names)
+    bad = [n for n in names if n not in allowed]
+    if not names or bad or len(set(names)) != len(names):
+        raise ValueError(f"{what} must be distinct names out of {sorted(allowed)}, got {names!r}")
+    return names
+
+
 def _static_text(name: str) -> str:
     return resources.files("lilaw_edu.explain").joinpath("assets", name).read_text(encoding="utf-8")
 
@@ -118,7 +128,8 @@ def _json_for_script(obj) -> str:
 
 def static_explorer_html(reference_points: Optional[Iterable[Sequence[float]]] = None, C: int = 10,
                          alpha: float = 10.0, beta: float = 2.0, delta: float = 6.0, resolution: int = 121,
-                         explorer_id: Optional[str] = None) -> str:
+                         explorer_id: Optional[str] = None, panels: Sequence[str] = PANELS,
+                         controls: Sequence[str] = CONTROLS) -> str:
     """A self-contained HTML explorer for pages without a kernel.
 
     Parameters
@@ -135,6 +146,12 @@ def static_explorer_html(reference_points: Optional[Iterable[Sequence[float]]] =
     explorer_id : str, optional
         Element id of the root ``<div>``; a unique one is made when omitted, so
         several explorers can share a page.
+    panels : sequence of str
+        Heat maps to draw, keys of ``lilaw_edu.explain.region.PANEL_RANGES``
+        (default the four weight panels; ``("ce",)`` with ``controls=("C",)``
+        gives the region widget of the region chapter).
+    controls : sequence of str
+        Sliders to show, a subset of ``("alpha", "beta", "delta", "C")``.
 
     Returns
     -------
@@ -148,8 +165,9 @@ def static_explorer_html(reference_points: Optional[Iterable[Sequence[float]]] =
                                      ("delta", delta, SLIDERS["delta"])):
         if not lo <= value <= hi:
             raise ValueError(f"{name} must be in [{lo}, {hi}] (the slider range), got {value}")
+    panels, controls = _check_names("panels", panels, PANEL_RANGES), _check_names("controls", controls, CONTROLS)
     config = {"C": _check_classes(C), "alpha": float(alpha), "beta": float(beta), "delta": float(delta),
-              "resolution": _check_resolution(resolution), "sliders": SLIDERS, "panels": list(PANELS),
+              "resolution": _check_resolution(resolution), "sliders": SLIDERS, "panels": panels, "controls": controls,
               "titles": PANEL_TITLES, "ranges": PANEL_RANGES, "lut": _colormap_lut(),
               "reference": reference_values(points, C), "maskReference": mask_reference(C)}
     payload = _json_for_script(config)

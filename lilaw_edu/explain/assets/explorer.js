@@ -70,7 +70,8 @@
     // --- sliders
     var controls = el("div", { "class": "lilaw-ex-controls" });
     var sliders = {}, outputs = {};
-    ["alpha", "beta", "delta", "C"].forEach(function (name) {
+    var controlNames = cfg.controls || ["alpha", "beta", "delta", "C"];
+    controlNames.forEach(function (name) {
       var r = cfg.sliders[name];
       var label = el("label", { "class": "lilaw-ex-slider" });
       label.appendChild(el("span", { "class": "lilaw-ex-name" }, LABELS[name]));
