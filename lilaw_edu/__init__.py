@@ -12,7 +12,7 @@ from importlib import import_module
 from lilaw_edu.core.losses import LOSS_KINDS, per_sample_loss
 from lilaw_edu.core.weighting import LiLAW, check_probs, label_and_max_prob, lilaw_weights, plain_loss, weight_components
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place the version is written (pyproject reads it; see CHANGELOG.md)
 
 # Names re-exported lazily from submodules (keeps `import lilaw_edu` light).
 _LAZY = {
