@@ -63,10 +63,10 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 def test_save_is_atomic_and_corruption_is_reported(tmp_path):
     path = ckpt.checkpoint_path(tmp_path, "lilaw")
-    ckpt.save_checkpoint(path, {"x": torch.arange(5), "loop": {"epoch": 2}})
+    ckpt.save_checkpoint(path, ckpt.LoopState(method="lilaw", config={}, epoch=2, model={"x": torch.arange(5)}))
     assert [p.name for p in path.parent.iterdir()] == ["lilaw.pt"]  # no temporary file left behind
     state = ckpt.load_checkpoint(path)
-    assert torch.equal(state["x"], torch.arange(5)) and state["loop"]["epoch"] == 2
+    assert torch.equal(state.model["x"], torch.arange(5)) and state.epoch == 2
     assert ckpt.load_checkpoint(tmp_path / "missing.pt") is None
     path.write_bytes(path.read_bytes()[:40])  # truncated
     with pytest.raises(ValueError, match="corrupted or truncated"):
@@ -75,15 +75,15 @@ def test_save_is_atomic_and_corruption_is_reported(tmp_path):
 
 def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "m.pt"
-    ckpt.save_checkpoint(path, {"v": 1})
+    ckpt.save_checkpoint(path, ckpt.LoopState(method="m", config={}, epoch=1))
 
     class Unpicklable:
         def __reduce__(self):
             raise RuntimeError("cannot pickle")
 
     with pytest.raises(RuntimeError):
-        ckpt.save_checkpoint(path, {"v": Unpicklable()})
-    assert ckpt.load_checkpoint(path)["v"] == 1
+        ckpt.save_checkpoint(path, ckpt.LoopState(method="m", config={}, epoch=2, model={"v": Unpicklable()}))
+    assert ckpt.load_checkpoint(path).epoch == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
 

@@ -22,7 +22,7 @@ LOSS_KINDS = ("ce", "focal", "gce", "sce")
 _RCE_LOG_CLAMP = -math.log(1e-4)  # -log of the clamped zero entries of the one-hot label
 
 
-def check_logits_targets(logits: Tensor, targets: Tensor, name: str = "logits") -> None:
+def check_logits_targets(logits: Tensor, targets: Tensor, name: str = "logits", *, values: bool = True) -> None:
     """Validate a batch of scores and integer targets.
 
     Parameters
@@ -33,6 +33,9 @@ def check_logits_targets(logits: Tensor, targets: Tensor, name: str = "logits") 
         Integer class indices in ``[0, C)``.
     name : str
         Name of the first argument, used in error messages.
+    values : bool
+        False: types, dtypes and shapes only (tensor metadata: no host synchronisation);
+        True: also finite scores and targets in range.
 
     Raises
     ------
@@ -57,6 +60,8 @@ def check_logits_targets(logits: Tensor, targets: Tensor, name: str = "logits") 
         raise ValueError(f"{name} must have at least 2 classes (C >= 2), got C={logits.shape[1]}")
     if targets.shape != (logits.shape[0],):
         raise ValueError(f"targets must have shape ({logits.shape[0]},) to match {name}, got {tuple(targets.shape)}")
+    if not values:
+        return
     if not torch.isfinite(logits).all():
         raise ValueError(f"{name} must be finite, got {int((~torch.isfinite(logits)).sum())} NaN/inf entries")
     lo, hi = int(targets.min()), int(targets.max())

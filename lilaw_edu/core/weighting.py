@@ -205,8 +205,15 @@ class LiLAW(nn.Module):
         After each meta step clamp ``α ≥ 1`` and ``δ ≥ β`` (as the authors' code
         does, setting ``δ ← max(δ, β)``).
     check_inputs : bool
-        Validate every batch (shapes, ranges, NaN). Off by default because the
-        checks synchronise a GPU with the host on every step.
+        False (default): every batch gets the checks that read only tensor metadata, so
+        they never make a GPU wait for the host: types, dtypes (float scores, integer
+        labels: float and bool labels raise ``TypeError``), shapes and empty batches.
+        Labels on the CPU are also range-checked (no synchronisation there). The meta
+        step guards itself: a step whose validation loss or gradients are NaN/inf is
+        skipped, on the device, and counted (:meth:`pop_skipped_meta_steps`); the
+        training loop reports the count at the end of each epoch.
+        True: also finite scores and labels in range on every device (one host
+        synchronisation per batch), raising ``ValueError``.
     """
 
     def __init__(self, alpha: float = 10.0, beta: float = 2.0, delta: float = 6.0, *,
@@ -228,7 +235,12 @@ class LiLAW(nn.Module):
         self.loss, self.gamma = loss, float(gamma)
         self.detach_weights, self.constraints = detach_weights, constraints
         self.meta_lr, self.meta_wd = float(meta_lr), float(meta_wd)
+        if not isinstance(check_inputs, bool) or not isinstance(constraints, bool) or \
+                not isinstance(detach_weights, bool):
+            raise TypeError(f"check_inputs, constraints and detach_weights must be True or False, got "
+                            f"{check_inputs!r}, {constraints!r}, {detach_weights!r}")
         self.check_inputs = check_inputs
+        self.register_buffer("skipped_meta_steps", torch.zeros((), dtype=torch.int64), persistent=False)
         if constraints:
             self.apply_constraints()
 
@@ -237,7 +249,19 @@ class LiLAW(nn.Module):
         return sum(parts[n] for n in self.active)
 
     def _per_sample_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return per_sample_loss(logits, targets, self.loss, gamma=self.gamma, check=self.check_inputs)
+        """Checks the batch (see ``check_inputs``), then the unreduced loss, shape (N,)."""
+        check_logits_targets(logits, targets, values=self.check_inputs)
+        if not self.check_inputs and targets.device.type == "cpu" and \
+                (int(targets.min()) < 0 or int(targets.max()) >= logits.shape[1]):
+            raise ValueError(f"targets must lie in [0, {logits.shape[1] - 1}], got values in "
+                             f"[{int(targets.min())}, {int(targets.max())}]")
+        return per_sample_loss(logits, targets, self.loss, gamma=self.gamma, check=False)
+
+    def pop_skipped_meta_steps(self) -> int:
+        """Number of meta steps skipped as non-finite since the last call, then reset to 0 (one host sync)."""
+        count = int(self.skipped_meta_steps)
+        self.skipped_meta_steps.zero_()
+        return count
 
     @torch.no_grad()
     def weights(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
@@ -307,7 +331,9 @@ class LiLAW(nn.Module):
 
         ``p ← p − lr·(∂L_W/∂p + wd·p)`` for each active parameter, then the
         constraints. The network is not touched: call it as
-        ``with torch.no_grad(): val_logits = model(x_val)``.
+        ``with torch.no_grad(): val_logits = model(x_val)``. When the loss or a gradient
+        is NaN/inf the parameters are left as they are and ``skipped_meta_steps`` grows
+        by one (decided on the device, no host synchronisation).
 
         Parameters
         ----------
@@ -321,19 +347,23 @@ class LiLAW(nn.Module):
         Returns
         -------
         dict
-            ``alpha``, ``beta``, ``delta`` after the step and ``val_loss`` before it.
+            ``alpha``, ``beta``, ``delta`` after the step, ``val_loss`` before it and
+            ``skipped`` (True when the non-finite guard skipped the step).
         """
         params = [getattr(self, n) for n in self.active]
         loss = self.meta_loss(val_logits, val_targets)
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
+            finite = torch.isfinite(loss) & torch.stack([torch.isfinite(g) for g in grads]).all()
             for p, g in zip(params, grads):
-                p.sub_(self.meta_lr * (g + self.meta_wd * p))
+                p.copy_(torch.where(finite, p - self.meta_lr * (g + self.meta_wd * p), p))
             if self.constraints:
                 self.apply_constraints()
+            self.skipped_meta_steps += (~finite).long()
         if not sync:
-            return {**{n: getattr(self, n).detach().clone() for n in PARAM_NAMES}, "val_loss": loss.detach()}
-        return {**self.state(), "val_loss": float(loss.detach())}
+            return {**{n: getattr(self, n).detach().clone() for n in PARAM_NAMES}, "val_loss": loss.detach(),
+                    "skipped": ~finite}
+        return {**self.state(), "val_loss": float(loss.detach()), "skipped": not bool(finite)}
 
     @torch.no_grad()
     def apply_constraints(self) -> None:

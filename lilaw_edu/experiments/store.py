@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from lilaw_edu.training.checkpoint import atomic_write_bytes
-from lilaw_edu.training.config import config_from_preset
+from lilaw_edu._internal.files import atomic_write_bytes
+from lilaw_edu.training.config import RUNTIME_FIELDS, config_from_preset
 
-__all__ = ["SCHEMA", "RUNTIME_FIELDS", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
+__all__ = ["SCHEMA", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
            "write_record", "read_record"]
 
 SCHEMA = "lilaw-edu/sweep-result/1"
-RUNTIME_FIELDS = ("device", "data_dir", "eval_batch_size", "resident_max_gb", "compile")
 
 
 class CorruptResultError(ValueError):

@@ -1,29 +1,105 @@
-"""Atomic per-epoch checkpoints so a run can resume after a crash or a dropped Colab session.
+"""The loop state of one method's run, which is also its checkpoint format.
 
-One file per method, ``<out_dir>/checkpoints/<method>.pt``, rewritten after every
-epoch by writing a temporary file in the same folder and ``os.replace``-ing it
-(atomic on POSIX and Windows): a kill mid-write leaves the previous checkpoint
-intact. A checkpoint holds everything the next epoch depends on: model,
-optimiser, scheduler and LiLAW states, every random generator (including the
-global one used by dropout), the history, the early-stopping state and the
-recorded weights/scores, so a resumed run on CPU ends with exactly the metrics
-of an uninterrupted one.
+One file per method, ``<out_dir>/checkpoints/<method>.pt``, rewritten after every epoch
+atomically (:func:`lilaw_edu._internal.files.atomic_write_bytes`): a kill mid-write
+leaves the previous checkpoint intact. The file holds :meth:`LoopState.to_state_dict`:
+plain tensors, numbers, strings, lists and dicts only, tagged with a format name and a
+version, and it is read back with ``torch.load(..., weights_only=True)``, so a planted
+file cannot run code. It holds everything the next epoch depends on (model, optimiser,
+scheduler, LiLAW and recorder states, every random generator including the global one
+used by dropout, the history and the selection state), so a resumed run on CPU ends
+with exactly the metrics of an uninterrupted one.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
-import os
-import tempfile
+import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-__all__ = ["checkpoint_path", "save_checkpoint", "load_checkpoint", "atomic_write_bytes",
-           "capture_rng", "restore_rng", "RESUME_INSENSITIVE_FIELDS", "check_resume_config"]
+from lilaw_edu._internal.files import atomic_write_bytes
+from lilaw_edu.training.config import RUNTIME_FIELDS
 
-CHECKPOINT_VERSION = 1
-# Fields that may differ between the interrupted run and the resumed one.
-RESUME_INSENSITIVE_FIELDS = ("device", "data_dir", "compile", "eval_batch_size", "resident_max_gb", "num_threads")
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "LoopState", "checkpoint_path",
+           "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "check_resume_config"]
+
+CHECKPOINT_FORMAT = "lilaw-edu/loop-state"
+CHECKPOINT_VERSION = 2
+_FIX = "delete it to restart that method, or run without --resume"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the one-line message names the file, what is wrong and the fix."""
+
+
+@dataclass
+class LoopState:
+    """Everything one method's training loop carries from one epoch to the next.
+
+    Progress fields change every epoch; the component fields hold the ``state_dict()`` of
+    each stateful object (``None`` where the method has none). ``result`` is set once the
+    method has finished (the component fields are then dropped).
+    """
+
+    method: str
+    config: dict                        # TrainConfig.to_dict() of the method's config
+    epoch: int = 0                      # epochs completed
+    history: list = field(default_factory=list)   # one dict per epoch (see run_method)
+    best_score: float | None = None     # selection score of the selected epoch (higher is better)
+    best_epoch: int = 0                 # 1-based epoch of the selected checkpoint (0: none yet)
+    bad_epochs: int = 0                 # epochs since the selection score last strictly improved
+    elapsed: float = 0.0                # seconds of training so far
+    stopped_early: bool = False
+    best_model: dict | None = None      # model state_dict of the selected epoch
+    weights: dict = field(default_factory=dict)    # {epoch: {w_alpha, w_beta, w_delta, w}}
+    scores: dict = field(default_factory=dict)     # {epoch: {score name: list}}
+    skipped_meta_steps: int = 0         # meta steps skipped by LiLAW's non-finite guard
+    torch_threads: int | None = None    # torch.get_num_threads() when the state was saved
+    thread_changes: list = field(default_factory=list)  # [{epoch, from, to}] resumes on another thread count
+    model: dict | None = None
+    optimizer: dict | None = None
+    scheduler: dict | None = None
+    lilaw: dict | None = None
+    recorders: dict | None = None
+    rng: dict | None = None
+    result: dict | None = None
+
+    def to_state_dict(self) -> dict:
+        """Plain dict (tensors, numbers, strings, lists, dicts) tagged with format and version."""
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+
+    @classmethod
+    def from_state_dict(cls, state, source="checkpoint") -> "LoopState":
+        """Inverse of :meth:`to_state_dict`.
+
+        Raises
+        ------
+        CheckpointError
+            Not a dict, another format or version, a missing or unknown key, or a field of the
+            wrong type; the message names ``source`` and what is wrong.
+        """
+        def bad(why):
+            return CheckpointError(f"checkpoint {source} {why}; {_FIX}")
+
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise bad(f"is not a {CHECKPOINT_FORMAT} file (it may come from an older lilaw-edu)")
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise bad(f"has version {state.get('version')!r}, this lilaw-edu reads version {CHECKPOINT_VERSION}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [k for k in names if k not in state]
+        unknown = sorted(set(state) - set(names) - {"format", "version"})
+        if missing or unknown:
+            raise bad(f"lacks keys {missing}" if missing else f"has unknown keys {unknown}")
+        values = {k: state[k] for k in names if k in state}
+        for name, kind in (("method", str), ("config", dict), ("epoch", int), ("history", list),
+                           ("best_epoch", int), ("bad_epochs", int), ("weights", dict), ("scores", dict)):
+            if name in values and not isinstance(values[name], kind):
+                raise bad(f"field {name!r} must be a {kind.__name__}, got {type(values[name]).__name__}")
+        return cls(**values)
 
 
 def checkpoint_path(out_dir, method: str) -> Path:
@@ -31,59 +107,50 @@ def checkpoint_path(out_dir, method: str) -> Path:
     return Path(out_dir) / "checkpoints" / f"{method}.pt"
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def save_checkpoint(path, state: dict) -> None:
-    """Save ``state`` (a dict of tensors, state dicts and plain values) atomically with ``torch.save``."""
+def save_checkpoint(path, state: LoopState) -> None:
+    """Write ``state.to_state_dict()`` atomically with ``torch.save``."""
+    if not isinstance(state, LoopState):
+        raise TypeError(f"state must be a LoopState, got {type(state).__name__}")
     buffer = io.BytesIO()
-    torch.save({"version": CHECKPOINT_VERSION, **state}, buffer)
+    torch.save(state.to_state_dict(), buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path, map_location="cpu") -> dict | None:
-    """Load a checkpoint, or ``None`` when ``path`` does not exist.
+def load_checkpoint(path, map_location="cpu") -> LoopState | None:
+    """Load a checkpoint with ``torch.load(weights_only=True)``; ``None`` when ``path`` does not exist.
 
     Raises
     ------
-    ValueError
-        The file is truncated, corrupted or of another version (names the file and the fix).
+    CheckpointError
+        The file is unreadable, truncated, holds pickled objects, or is of another format,
+        version or layout (one line naming the file and the fix).
     """
     path = Path(path)
     if not path.exists():
         return None
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a regular file; {_FIX}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # truncated zip, pickle error, ...
-        raise ValueError(f"checkpoint {path} is corrupted or truncated ({type(exc).__name__}); "
-                         f"delete it to restart that method, or run without --resume") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint {path} has an unknown format (expected version {CHECKPOINT_VERSION}); "
-                         f"delete it or run without --resume")
-    return state
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"checkpoint {path} holds pickled objects that a plain-data checkpoint "
+                              f"never contains (refused, nothing was run); {_FIX}") from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc.strerror}); "
+                              f"{_FIX}") from None
+    except Exception as exc:  # noqa: BLE001  truncated zip, bad magic number, ...
+        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({type(exc).__name__}); "
+                              f"{_FIX}") from None
+    return LoopState.from_state_dict(state, source=path)
 
 
 def check_resume_config(saved: dict, current: dict, path) -> None:
-    """Refuse to resume a checkpoint made with a different config (ignoring device-like fields)."""
+    """Refuse to resume a checkpoint made with a different config (ignoring ``RUNTIME_FIELDS``)."""
     changed = sorted(k for k in set(saved) | set(current)
-                     if k not in RESUME_INSENSITIVE_FIELDS and saved.get(k) != current.get(k))
+                     if k not in RUNTIME_FIELDS and saved.get(k) != current.get(k))
     if changed:
-        raise ValueError(f"checkpoint {path} was made with a different config (fields {changed}); "
-                         f"use a new output folder or run without --resume")
+        raise CheckpointError(f"checkpoint {path} was made with a different config (fields {changed}); "
+                              f"use a new output folder or run without --resume")
 
 
 def capture_rng(generators: dict) -> dict:

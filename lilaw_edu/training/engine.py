@@ -259,11 +259,14 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: B
     Returns
     -------
     dict
-        ``train_loss`` (mean of the optimised loss), ``train_acc`` (on the given labels), ``steps``.
+        ``train_loss`` (mean of the optimised loss), ``train_acc`` (on the given labels), ``steps``,
+        ``diverged_step`` (1-based first step whose loss was NaN or infinite, else None; tracked on
+        the device, read once at the end of the epoch).
     """
     model.train()
     total_loss = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
+    first_bad = torch.zeros((), device=device, dtype=torch.int64)  # 0: every loss finite so far
     seen, steps = 0, 0
     val_bs = config.val_batch_size or config.batch_size
     for x, y, _ in train.epoch(generators["shuffle"]):
@@ -287,7 +290,10 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: B
         correct += (logits.detach().argmax(1) == y).sum()
         seen += y.shape[0]
         steps += 1
-    return {"train_loss": float(total_loss) / seen, "train_acc": int(correct) / seen, "steps": steps}
+        first_bad = torch.where((first_bad == 0) & ~torch.isfinite(loss.detach()), steps, first_bad)
+    bad = int(first_bad)
+    return {"train_loss": float(total_loss) / seen, "train_acc": int(correct) / seen, "steps": steps,
+            "diverged_step": bad or None}
 
 
 @torch.no_grad()

@@ -1,27 +1,40 @@
-"""One method's training run: model, optimiser, scheduler, the epoch loop with early
-stopping and checkpoints, and the single test evaluation of the selected checkpoint.
+"""One method's training run: model, optimiser, scheduler, the epoch loop with checkpoint
+selection and early stopping, and the test evaluation of the selected checkpoint.
 
 :func:`lilaw_edu.training.fit.fit` calls :func:`run_method` once per method with the same
-data and initial weights; the building blocks (batches, one epoch, the meta step,
-evaluation) are in :mod:`lilaw_edu.training.engine`.
+data and initial weights. The run is a few steps over two objects: :class:`MethodRun`
+(the live model, optimiser, LiLAW module, generators and batches; never saved) and
+:class:`~lilaw_edu.training.checkpoint.LoopState` (everything carried from one epoch to the
+next; saved as the checkpoint after every epoch). The building blocks (batches, one
+epoch, the meta step, evaluation) are in :mod:`lilaw_edu.training.engine`.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from lilaw_edu import metrics, models
+from lilaw_edu.core.weighting import LiLAW
+from lilaw_edu.datasets.core import resize_images
+from lilaw_edu.datasets.registry import default_model
+from lilaw_edu.scores.recorders import DifficultyRecorders
 from lilaw_edu.training import checkpoint as ckpt
 from lilaw_edu.training import engine
-from lilaw_edu import metrics, models
+from lilaw_edu.training.checkpoint import LoopState
 from lilaw_edu.training.config import TrainConfig, method_overrides
-from lilaw_edu.datasets.core import resize_images
-from lilaw_edu.scores.recorders import DifficultyRecorders
-from lilaw_edu.core.weighting import LiLAW
 
-__all__ = ["initial_model", "effective_freeze", "run_method"]
+__all__ = ["TrainingDiverged", "MethodRun", "initial_model", "effective_freeze", "build_run", "run_method"]
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite; the message names method, epoch and step."""
 
 
 # ------------------------------------------------------------------ model and optimisation
@@ -30,12 +43,10 @@ def initial_model(config: TrainConfig, splits, batch_resize: int | None = None) 
     with initial weights seeded from ``config.seed`` (the global RNG is left untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(engine.child_seed(config.seed, "model-init"))
-        if batch_resize is None:
-            name = None if config.model == "auto" else config.model
-            return models.model_for_dataset(splits, name=name, pretrained=config.pretrained)
-        name = models.default_model_name(splits) if config.model == "auto" else config.model
+        size = batch_resize or int(splits.x_train.shape[-1])
+        name = default_model(splits.name, input_size=size) if config.model == "auto" else config.model
         return models.build_model(name, splits.num_classes, in_channels=splits.in_channels,
-                                  input_size=batch_resize, pretrained=config.pretrained)
+                                  input_size=size, pretrained=config.pretrained)
 
 
 def effective_freeze(config: TrainConfig) -> str:
@@ -62,7 +73,6 @@ def _scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
     return None, False
 
 
-# ------------------------------------------------------------------ one method
 def _batches(splits, noise_info, config, device):
     total = sum(getattr(splits, f"x_{s}").numel() * 4 for s in ("train", "val", "test"))
     resident = total <= config.resident_max_gb * (1 << 30)  # else a DataLoader from host memory
@@ -77,8 +87,246 @@ def _batches(splits, noise_info, config, device):
             "test": make(place(splits.x_test), place(splits.y_test), config.eval_batch_size)}
 
 
+# ------------------------------------------------------------------ the live objects of one run
+@dataclass
+class MethodRun:
+    """Live objects of one method's run (rebuilt on resume; their states go into a LoopState)."""
+
+    method: str
+    config: TrainConfig            # the method's config (overrides applied)
+    splits: object                 # DatasetSplits
+    noise_info: dict
+    device: torch.device
+    model: nn.Module
+    net: nn.Module                 # ``model`` or its torch.compile wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    per_step: bool                 # scheduler stepped per optimiser step (else per epoch)
+    lilaw: LiLAW | None
+    recorders: DifficultyRecorders | None
+    generators: dict
+    data: dict
+    path: Path | None              # checkpoint file
+    init_hash: str
+
+    def capture(self, state: LoopState) -> LoopState:
+        """Copy every component's state into ``state`` (before saving it)."""
+        state.model = self.model.state_dict()
+        state.optimizer = self.optimizer.state_dict()
+        state.scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
+        state.lilaw = self.lilaw.state_dict() if self.lilaw is not None else None
+        state.recorders = self.recorders.state_dict() if self.recorders is not None else None
+        state.rng = ckpt.capture_rng(self.generators)
+        state.torch_threads = torch.get_num_threads()
+        return state
+
+    def restore(self, state: LoopState) -> None:
+        """Inverse of :meth:`capture`; a different torch thread count is recorded and warned about."""
+        self.model.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state.scheduler)
+        if self.lilaw is not None:
+            self.lilaw.load_state_dict(state.lilaw)
+        if self.recorders is not None:
+            self.recorders.load_state_dict(state.recorders)
+        ckpt.restore_rng(self.generators, state.rng)
+        threads = torch.get_num_threads()
+        if state.torch_threads is not None and state.torch_threads != threads:
+            state.thread_changes.append({"epoch": state.epoch, "from": state.torch_threads, "to": threads})
+            warnings.warn(f"{self.method}: resumed at epoch {state.epoch} with {threads} torch threads, the "
+                          f"checkpoint used {state.torch_threads}; CPU results may shift by ~1e-5 "
+                          f"(recorded in the result's thread_changes)", RuntimeWarning, stacklevel=3)
+
+
+def build_run(config: TrainConfig, method: str, splits, init_state: dict, noise_info: dict,
+              out_dir=None) -> MethodRun:
+    """Model (from ``init_state``, frozen as the method says), optimiser, scheduler, LiLAW, recorders,
+    generators and batches of one method."""
+    cfg = config.replace(**method_overrides(method))
+    if splits.kind != "image" and cfg.amp:  # series (LSTM) models are tiny: keep them in fp32
+        cfg = dataclasses.replace(cfg, amp=False)
+    device = engine.resolve_device(cfg.device)
+    weighted = cfg.weighting == "lilaw"
+    model = initial_model(cfg, splits, noise_info.get("batch_resize"))
+    model.load_state_dict(init_state)
+    init_hash = engine.state_dict_sha256(model.state_dict())
+    models.apply_freeze(model, effective_freeze(cfg))
+    model.to(device)
+    if cfg.channels_last and device.type == "cuda" and splits.kind == "image":
+        model.to(memory_format=torch.channels_last)
+    data = _batches(splits, noise_info, cfg, device)
+    optimizer = _optimizer(cfg, model)
+    scheduler, per_step = _scheduler(cfg, optimizer, len(data["train"]))
+    lilaw = LiLAW(cfg.alpha, cfg.beta, cfg.delta, active=cfg.active, loss=cfg.loss, gamma=cfg.focal_gamma,
+                  detach_weights=cfg.detach_weights, meta_lr=cfg.meta_lr, meta_wd=cfg.meta_wd,
+                  constraints=cfg.constraints).to(device) if weighted else None
+    gen_device = device if data["train"].resident else "cpu"
+    gens = {name: engine.make_generator(cfg.seed, name, gen_device) for name in ("shuffle", "augment", "meta")}
+    recorders = (DifficultyRecorders(len(splits.y_train), splits.num_classes)
+                 if cfg.record_scores and not weighted else None)
+    return MethodRun(method=method, config=cfg, splits=splits, noise_info=noise_info, device=device,
+                     model=model, net=torch.compile(model) if cfg.compile else model, optimizer=optimizer,
+                     scheduler=scheduler, per_step=per_step, lilaw=lilaw, recorders=recorders, generators=gens,
+                     data=data, path=ckpt.checkpoint_path(out_dir, method) if out_dir is not None else None,
+                     init_hash=init_hash)
+
+
+# ------------------------------------------------------------------ one epoch
 def _record(values, decimals: int = 6) -> list:
     return [round(float(v), decimals) for v in values.detach().cpu().double().tolist()]
+
+
+def train_epoch(run: MethodRun, state: LoopState) -> dict:
+    """Train epoch ``state.epoch + 1``, evaluate on validation, record weights/scores; return its history entry.
+
+    Raises
+    ------
+    TrainingDiverged
+        The training loss was NaN or infinite at some step (``state`` is left unchanged,
+        so the checkpoint of the previous epoch stays the last good one).
+    """
+    cfg, lilaw, epoch = run.config, run.lilaw, state.epoch + 1
+    t0 = time.perf_counter()
+    warm = epoch <= cfg.warmup_epochs
+    weighted = lilaw is not None
+    stats = engine.train_one_epoch(run.net, run.optimizer, run.data["train"], lilaw=lilaw,
+                                   weighted=weighted and not warm, meta=weighted and cfg.learn_meta and not warm,
+                                   val=run.data["val"], generators=run.generators, config=cfg, device=run.device,
+                                   step_scheduler=run.scheduler if run.per_step else None)
+    if stats["diverged_step"] is not None:
+        kept = f"the checkpoint of epoch {state.epoch} in {run.path} is kept" if run.path and state.epoch \
+            else "no checkpoint was written"
+        raise TrainingDiverged(f"{run.method} diverged: non-finite training loss at epoch {epoch}, step "
+                               f"{stats['diverged_step']} of {stats['steps']}; {kept}; try a smaller lr "
+                               f"(now {cfg.lr:g})")
+    if run.scheduler is not None and not run.per_step:
+        run.scheduler.step()
+    ev = engine.evaluate(run.net, run.data["val"], device=run.device, amp=cfg.amp, channels_last=cfg.channels_last)
+    y_clean = run.noise_info["y_val_clean"].to(ev["logits"].device)
+    record = {"epoch": epoch, "train_loss": stats["train_loss"], "train_acc": stats["train_acc"],
+              "val_loss": ev["loss"], "val_acc": ev["acc"],
+              "val_loss_clean": float(F.cross_entropy(ev["logits"], y_clean)),
+              "val_acc_clean": float((ev["logits"].argmax(1) == y_clean).double().mean()),
+              "lr": run.optimizer.param_groups[0]["lr"], "warmup": warm,
+              **(lilaw.state() if weighted else {"alpha": None, "beta": None, "delta": None}),
+              "skipped_meta_steps": lilaw.pop_skipped_meta_steps() if weighted else 0}
+    if record["skipped_meta_steps"]:
+        warnings.warn(f"{run.method}: epoch {epoch} skipped {record['skipped_meta_steps']} meta step(s) whose "
+                      f"validation loss or gradients were not finite", RuntimeWarning, stacklevel=2)
+    _record_training_set(run, state, epoch)
+    record["epoch_time_s"] = time.perf_counter() - t0
+    return record
+
+
+def select_checkpoint(run: MethodRun, state: LoopState, record: dict) -> bool:
+    """Update the selection with epoch ``record`` (ties go to the later epoch); return True to stop early.
+
+    ``select_by="val_loss"`` scores ``-val_loss``, ``"val_acc"`` ``val_acc`` (the ``_clean`` ones
+    with ``select_on="clean_val"``), ``"last"`` every epoch equally. ``bad_epochs`` counts epochs
+    since the score last strictly improved; the run stops once it reaches ``patience`` (> 0).
+    """
+    cfg = run.config
+    suffix = "_clean" if cfg.select_on == "clean_val" else ""
+    score = {"val_loss": -record["val_loss" + suffix], "val_acc": record["val_acc" + suffix],
+             "last": 0.0}[cfg.select_by]
+    improved = state.best_score is None or score > state.best_score
+    if state.best_score is None or score >= state.best_score:
+        state.best_score, state.best_epoch = score, record["epoch"]
+        state.best_model = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+    state.bad_epochs = 0 if improved else state.bad_epochs + 1
+    stop = cfg.patience > 0 and state.bad_epochs >= cfg.patience
+    state.stopped_early = stop and record["epoch"] < cfg.epochs
+    return stop
+
+
+def _head(model: nn.Module, num_classes: int):
+    """The output layer (last ``nn.Linear`` with ``num_classes`` outputs), or None."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
+    return linears[-1] if linears else None
+
+
+def _record_training_set(run: MethodRun, state: LoopState, epoch: int) -> None:
+    """Per-sample LiLAW weights / difficulty scores on the (unaugmented) training set, in eval mode.
+
+    Difficulty recorders also get the output layer's inputs (GraNd's last-layer closed form).
+    """
+    cfg, lilaw, recorders = run.config, run.lilaw, run.recorders
+    want_weights = lilaw is not None and epoch in cfg.record_weights_epochs
+    if not want_weights and recorders is None:
+        return
+    features, hook = [], None
+    head = _head(run.model, run.splits.num_classes) if recorders is not None else None
+    if head is not None:
+        hook = head.register_forward_hook(lambda mod, inp, out: features.append(inp[0].detach().float().flatten(1)))
+    try:
+        logits = engine.predict_logits(run.model, run.data["train_eval"], device=run.device, amp=cfg.amp)
+    finally:
+        if hook is not None:
+            hook.remove()
+    y = run.data["train_eval"].y.to(logits.device)
+    if want_weights:
+        state.weights[str(epoch)] = {k: _record(v) for k, v in lilaw.weights(logits, y).items()}
+    if recorders is not None:
+        feats = torch.cat(features).cpu() if features else None
+        recorders.update(epoch, logits.cpu(), y.cpu(), features=feats)
+        if epoch in cfg.record_weights_epochs:
+            state.scores[str(epoch)] = {k: _record(v) for k, v in recorders.scores().items()}
+
+
+# ------------------------------------------------------------------ the test evaluation
+def _test_metrics(run: MethodRun) -> tuple[dict, torch.Tensor]:
+    logits = engine.predict_logits(run.net, run.data["test"], device=run.device, amp=run.config.amp).cpu()
+    probs = torch.softmax(logits, 1)
+    return metrics.evaluate_predictions(probs, run.splits.y_test, run.splits.num_classes), logits
+
+
+def finish(run: MethodRun, state: LoopState) -> dict:
+    """Test metrics of the last epoch, then of the selected checkpoint (plus temperature scaling)."""
+    from lilaw_edu.training.results import pretrained_identity
+
+    cfg, splits = run.config, run.splits
+    last, _ = _test_metrics(run)
+    if state.best_model is not None:
+        run.model.load_state_dict(state.best_model)
+    test, test_logits = _test_metrics(run)
+    selected = state.history[state.best_epoch - 1] if state.best_epoch else {}
+    out = {"test": test, "test_last_epoch": last, "select_by": cfg.select_by, "select_on": cfg.select_on,
+           "patience": cfg.patience, "best_epoch": state.best_epoch, "best_val_acc": selected.get("val_acc"),
+           "best_val_loss": selected.get("val_loss"), "epochs_run": state.epoch,
+           "stopped_early": state.stopped_early, "skipped_meta_steps": state.skipped_meta_steps}
+    if cfg.temperature_scaling:
+        val_logits = engine.predict_logits(run.net, run.data["val"], device=run.device, amp=cfg.amp).cpu()
+        temperature = metrics.fit_temperature(val_logits.double(), splits.y_val)
+        scaled = metrics.apply_temperature(test_logits.double(), temperature)
+        out["temperature"] = temperature
+        out["test_calibrated"] = metrics.evaluate_predictions(torch.softmax(scaled, 1), splits.y_test,
+                                                              splits.num_classes)
+    return {"method": run.method, "overrides": method_overrides(run.method), "freeze": effective_freeze(cfg),
+            "init_state_sha256": run.init_hash, "pretrained_weights": pretrained_identity(cfg, run.model),
+            "metrics": out, "lilaw": run.lilaw.state() if run.lilaw is not None else None,
+            "history": state.history, "weights": state.weights, "scores": state.scores,
+            "wall_time_s": state.elapsed, "thread_changes": state.thread_changes}
+
+
+# ------------------------------------------------------------------ one method
+def _postfix(record: dict) -> dict:
+    out = {"loss": f"{record['train_loss']:.3f}", "acc": f"{record['train_acc']:.3f}",
+           "val": f"{record['val_acc']:.3f}"}
+    if record["alpha"] is not None:
+        out.update(a=f"{record['alpha']:.2f}", b=f"{record['beta']:.2f}", d=f"{record['delta']:.2f}")
+    return out
+
+
+def _start(run: MethodRun, resume: bool) -> LoopState:
+    """A fresh loop state, or the saved one (components restored) when resuming from a checkpoint."""
+    saved = ckpt.load_checkpoint(run.path) if (resume and run.path is not None) else None
+    if saved is None:
+        return LoopState(method=run.method, config=run.config.to_dict())
+    ckpt.check_resume_config(saved.config, run.config.to_dict(), run.path)
+    if saved.result is None:
+        run.restore(saved)
+    return saved
 
 
 def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, noise_info: dict,
@@ -98,7 +346,7 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
     noise_info : dict
         From :func:`prepare_data`.
     out_dir : path-like, optional
-        Checkpoints go to ``out_dir/checkpoints/<method>.pt`` after every epoch.
+        The loop state goes to ``out_dir/checkpoints/<method>.pt`` after every epoch.
     resume : bool
         Continue from that checkpoint when it exists (a finished method is not rerun).
     progress : bool
@@ -110,168 +358,47 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
     Returns
     -------
     dict
-        ``method``, ``overrides``, ``freeze``, ``init_state_sha256``, ``metrics`` (``test``,
-        ``test_calibrated``, ``temperature``, ``best_epoch``, ``best_val_acc``, ``epochs_run``,
-        ``stopped_early``), ``lilaw`` (final α, β, δ or None), ``history`` (list of per-epoch
-        dicts: ``epoch``, ``train_loss``, ``train_acc``, ``val_loss`` (cross-entropy), ``val_acc``,
-        ``val_acc_clean``, ``lr``, ``warmup``, ``alpha``, ``beta``, ``delta``, ``epoch_time_s``,
-        ``time_s`` (cumulative)), ``weights`` ({epoch: {w_alpha, w_beta, w_delta, w}} lists over the training set),
-        ``scores`` ({epoch: {name: list}}), ``wall_time_s``.
+        ``method``, ``overrides``, ``freeze``, ``init_state_sha256``, ``pretrained_weights``,
+        ``metrics`` (``test`` of the selected epoch, ``test_last_epoch``, ``test_calibrated``,
+        ``temperature``, ``select_by``, ``select_on``, ``patience``, ``best_epoch``, ``best_val_acc``,
+        ``best_val_loss``, ``epochs_run``, ``stopped_early``, ``skipped_meta_steps``), ``lilaw`` (final
+        α, β, δ or None), ``history`` (per-epoch dicts: ``epoch``, ``train_loss``, ``train_acc``,
+        ``val_loss`` (cross-entropy), ``val_acc``, ``val_loss_clean``, ``val_acc_clean``, ``lr``, ``warmup``,
+        ``alpha``, ``beta``, ``delta``, ``skipped_meta_steps``, ``epoch_time_s``, ``time_s`` (cumulative)),
+        ``weights`` ({epoch: {w_alpha, w_beta, w_delta, w}} lists over the training set), ``scores``
+        ({epoch: {name: list}}), ``wall_time_s``, ``thread_changes``.
+
+    Raises
+    ------
+    TrainingDiverged
+        Non-finite training loss; the last good checkpoint is kept.
     """
     from tqdm.auto import tqdm
 
-    overrides = method_overrides(method)
-    cfg = config.replace(**overrides)
-    if splits.kind != "image" and cfg.amp:  # series (LSTM) models are tiny: keep them in fp32
-        cfg = dataclasses.replace(cfg, amp=False)
-    device = engine.resolve_device(cfg.device)
-    weighted = cfg.weighting == "lilaw"
-    model = initial_model(cfg, splits, noise_info.get("batch_resize"))
-    model.load_state_dict(init_state)
-    init_hash = engine.state_dict_sha256(model.state_dict())
-    models.apply_freeze(model, effective_freeze(cfg))
-    model.to(device)
-    if cfg.channels_last and device.type == "cuda" and splits.kind == "image":
-        model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if cfg.compile else model
-    data = _batches(splits, noise_info, cfg, device)
-    optimizer = _optimizer(cfg, model)
-    scheduler, per_step = _scheduler(cfg, optimizer, len(data["train"]))
-    lilaw = LiLAW(cfg.alpha, cfg.beta, cfg.delta, active=cfg.active, loss=cfg.loss, gamma=cfg.focal_gamma,
-                  detach_weights=cfg.detach_weights, meta_lr=cfg.meta_lr, meta_wd=cfg.meta_wd,
-                  constraints=cfg.constraints).to(device) if weighted else None
-    gens = {name: engine.make_generator(cfg.seed, name, device if data["train"].resident else "cpu")
-            for name in ("shuffle", "augment", "meta")}
-    recorders = None
-    if cfg.record_scores and not weighted:
-        recorders = DifficultyRecorders(len(splits.y_train), splits.num_classes)
-    torch.manual_seed(engine.child_seed(cfg.seed, "torch-global"))  # dropout etc.: same for every method
-    st = {"epoch": 0, "history": [], "best_acc": -1.0, "best_epoch": 0, "bad_epochs": 0, "elapsed": 0.0,
-          "best_state": None, "weights": {}, "scores": {}, "stopped_early": False}
-    path = ckpt.checkpoint_path(out_dir, method) if out_dir is not None else None
-    saved = ckpt.load_checkpoint(path) if (resume and path is not None) else None
-    if saved is not None:
-        ckpt.check_resume_config(saved["config"], cfg.to_dict(), path)
-        if saved.get("result") is not None:
-            return saved["result"]
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        if lilaw is not None:
-            lilaw.load_state_dict(saved["lilaw"])
-        recorders = saved["recorders"]
-        ckpt.restore_rng(gens, saved["rng"])
-        st = saved["loop"]
-    select_labels = noise_info["y_val_clean"] if cfg.select_on == "clean_val" else None
-    bar = tqdm(total=cfg.epochs, initial=st["epoch"], desc=method, disable=not progress, leave=False)
-    stopped = cfg.patience > 0 and st["bad_epochs"] >= cfg.patience  # resumed after an early stop
-    for epoch in range(st["epoch"], st["epoch"] if stopped else cfg.epochs):
-        t0 = time.perf_counter()
-        warm = epoch < cfg.warmup_epochs
-        stats = engine.train_one_epoch(net, optimizer, data["train"], lilaw=lilaw, weighted=weighted and not warm,
-                                       meta=weighted and cfg.learn_meta and not warm, val=data["val"],
-                                       generators=gens, config=cfg, device=device,
-                                       step_scheduler=scheduler if per_step else None)
-        if scheduler is not None and not per_step:
-            scheduler.step()
-        ev = engine.evaluate(net, data["val"], device=device, amp=cfg.amp, channels_last=cfg.channels_last)
-        val_clean_acc = float((ev["logits"].argmax(1).cpu() == noise_info["y_val_clean"]).double().mean())
-        record = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "train_acc": stats["train_acc"],
-                  "val_loss": ev["loss"], "val_acc": ev["acc"], "val_acc_clean": val_clean_acc,
-                  "lr": optimizer.param_groups[0]["lr"], "warmup": warm,
-                  **(lilaw.state() if lilaw is not None else {"alpha": None, "beta": None, "delta": None})}
-        _record_training_set(model, lilaw, recorders, data, cfg, device, epoch + 1, st, splits.num_classes)
-        select_acc = val_clean_acc if select_labels is not None else ev["acc"]
-        if select_acc > st["best_acc"]:
-            st.update(best_acc=select_acc, best_epoch=epoch + 1, bad_epochs=0,
-                      best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
-        else:
-            st["bad_epochs"] += 1
-        record["epoch_time_s"] = time.perf_counter() - t0
-        st["elapsed"] += record["epoch_time_s"]
-        record["time_s"] = st["elapsed"]
-        st["history"].append(record)
-        st["epoch"] = epoch + 1
-        stop = cfg.patience > 0 and st["bad_epochs"] >= cfg.patience
-        st["stopped_early"] = stop and epoch + 1 < cfg.epochs
-        if path is not None:
-            ckpt.save_checkpoint(path, {"config": cfg.to_dict(), "method": method, "model": model.state_dict(),
-                                        "optimizer": optimizer.state_dict(),
-                                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                                        "lilaw": lilaw.state_dict() if lilaw is not None else None,
-                                        "recorders": recorders, "rng": ckpt.capture_rng(gens), "loop": st,
-                                        "result": None})
+    run = build_run(config, method, splits, init_state, noise_info, out_dir)
+    torch.manual_seed(engine.child_seed(run.config.seed, "torch-global"))  # dropout etc.: same for every method
+    state = _start(run, resume)
+    if state.result is not None:
+        return state.result
+    cfg = run.config
+    stopped = cfg.patience > 0 and state.bad_epochs >= cfg.patience  # resumed after an early stop
+    bar = tqdm(total=cfg.epochs, initial=state.epoch, desc=method, disable=not progress, leave=False)
+    while not stopped and state.epoch < cfg.epochs:
+        record = train_epoch(run, state)
+        stopped = select_checkpoint(run, state, record)
+        state.elapsed += record["epoch_time_s"]
+        record["time_s"] = state.elapsed
+        state.skipped_meta_steps += record["skipped_meta_steps"]
+        state.history.append(record)
+        state.epoch = record["epoch"]
+        if run.path is not None:
+            ckpt.save_checkpoint(run.path, run.capture(state))
         bar.update(1)
         bar.set_postfix(_postfix(record))
         if callback is not None:
-            callback({"method": method, "epoch": epoch + 1, "record": record})
-        if stop:
-            break
+            callback({"method": method, "epoch": state.epoch, "record": record})
     bar.close()
-    result = _finish(model, net, lilaw, data, splits, noise_info, cfg, device, st)
-    result.update(method=method, overrides=overrides, freeze=effective_freeze(cfg), init_state_sha256=init_hash)
-    if path is not None:
-        ckpt.save_checkpoint(path, {"config": cfg.to_dict(), "method": method, "result": result})
+    result = finish(run, state)
+    if run.path is not None:
+        ckpt.save_checkpoint(run.path, LoopState(method=method, config=cfg.to_dict(), result=result))
     return result
-
-
-def _postfix(record: dict) -> dict:
-    out = {"loss": f"{record['train_loss']:.3f}", "acc": f"{record['train_acc']:.3f}",
-           "val": f"{record['val_acc']:.3f}"}
-    if record["alpha"] is not None:
-        out.update(a=f"{record['alpha']:.2f}", b=f"{record['beta']:.2f}", d=f"{record['delta']:.2f}")
-    return out
-
-
-def _head(model: nn.Module, num_classes: int):
-    """The output layer (last ``nn.Linear`` with ``num_classes`` outputs), or None."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
-    return linears[-1] if linears else None
-
-
-def _record_training_set(model, lilaw, recorders, data, cfg, device, epoch: int, st: dict,
-                         num_classes: int) -> None:
-    """Per-sample LiLAW weights / difficulty scores on the (unaugmented) training set, in eval mode.
-
-    Difficulty recorders also get the output layer's inputs (GraNd's last-layer closed form).
-    """
-    want_weights = lilaw is not None and epoch in cfg.record_weights_epochs
-    if not want_weights and recorders is None:
-        return
-    features, hook = [], None
-    head = _head(model, num_classes) if recorders is not None else None
-    if head is not None:
-        hook = head.register_forward_hook(lambda mod, inp, out: features.append(inp[0].detach().float().flatten(1)))
-    try:
-        logits = engine.predict_logits(model, data["train_eval"], device=device, amp=cfg.amp)
-    finally:
-        if hook is not None:
-            hook.remove()
-    y = data["train_eval"].y.to(logits.device)
-    if want_weights:
-        st["weights"][str(epoch)] = {k: _record(v) for k, v in lilaw.weights(logits, y).items()}
-    if recorders is not None:
-        feats = torch.cat(features).cpu() if features else None
-        recorders.update(epoch, logits.cpu(), y.cpu(), features=feats)
-        if epoch in cfg.record_weights_epochs:
-            st["scores"][str(epoch)] = {k: _record(v) for k, v in recorders.scores().items()}
-
-
-def _finish(model, net, lilaw, data, splits, noise_info, cfg, device, st) -> dict:
-    """Load the selected checkpoint and evaluate it once on the test set (plus temperature scaling)."""
-    if st["best_state"] is not None:
-        model.load_state_dict(st["best_state"])
-    test_logits = engine.predict_logits(net, data["test"], device=device, amp=cfg.amp).cpu()
-    y_test = splits.y_test
-    out = {"test": metrics.evaluate_predictions(torch.softmax(test_logits, 1), y_test, splits.num_classes),
-           "best_epoch": st["best_epoch"], "best_val_acc": st["best_acc"], "epochs_run": st["epoch"],
-           "stopped_early": st["stopped_early"]}
-    if cfg.temperature_scaling:
-        val_logits = engine.predict_logits(net, data["val"], device=device, amp=cfg.amp).cpu()
-        temperature = metrics.fit_temperature(val_logits.double(), splits.y_val)
-        scaled = metrics.apply_temperature(test_logits.double(), temperature)
-        out["temperature"] = temperature
-        out["test_calibrated"] = metrics.evaluate_predictions(torch.softmax(scaled, 1), y_test, splits.num_classes)
-    return {"metrics": out, "lilaw": lilaw.state() if lilaw is not None else None, "history": st["history"],
-            "weights": st["weights"], "scores": st["scores"], "wall_time_s": st["elapsed"]}

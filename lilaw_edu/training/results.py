@@ -1,47 +1,54 @@
 """Results of a paired run: the ``results.json`` layout, a side-by-side table and a PNG of curves.
 
-Everything is written atomically (temporary file + ``os.replace``), so a reader
-never sees half a file.
+The three files are rendered first and published together
+(:func:`lilaw_edu._internal.files.atomic_write_many`), so a reader never sees half a
+file and a failure cannot leave a table that disagrees with ``results.json``.
 """
 from __future__ import annotations
 
-import datetime
 import io
 import json
 import math
-import platform
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
-from lilaw_edu.training.checkpoint import atomic_write_bytes
+from lilaw_edu._internal import provenance
+from lilaw_edu._internal.files import atomic_write_many
 
-__all__ = ["environment", "build_results", "to_jsonable", "write_results", "read_results",
-           "format_table", "plot_curves", "RESULTS_FILE"]
+__all__ = ["environment", "pretrained_identity", "build_results", "to_jsonable", "write_results",
+           "read_results", "format_table", "plot_curves", "RESULTS_FILE"]
 
 RESULTS_FILE = "results.json"
 SCHEMA_VERSION = 1
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def environment(device: torch.device) -> dict:
-    """Provenance: versions, device, git commit, UTC date."""
+    """Provenance: package version, git commit and dirty flag, SHA-256 of the package source,
+    hardware (CPU model, GPU name), torch/CUDA/cuDNN versions, device, threads, UTC date."""
     from lilaw_edu import __version__
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    return {"lilaw_edu": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
-            "platform": platform.platform(), "device": str(device), "device_name": name,
-            "torch_threads": torch.get_num_threads(), "git_commit": _git_commit(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    hw = provenance.hardware(device)
+    name = hw["gpu_name"] if device.type == "cuda" else hw["cpu_model"]
+    return {"lilaw_edu": __version__, **hw, "device": str(device), "device_name": name,
+            "torch_threads": torch.get_num_threads(), **provenance.git_state(),
+            "source_sha256": provenance.source_sha256(), "date": provenance.utc_now()}
+
+
+def pretrained_identity(config, model) -> str | None:
+    """Which pretrained weights ``model`` started from (None when ``config.pretrained`` is False).
+
+    timm models say so themselves (``pretrained_cfg``: e.g. ``vit_base_patch16_224.augreg_in21k``,
+    ImageNet-21K); the torchvision ones are built from ``IMAGENET1K_V1`` (ImageNet-1K) in
+    :mod:`lilaw_edu.models`.
+    """
+    if not config.pretrained:
+        return None
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and cfg.get("architecture"):
+        tag = f".{cfg['tag']}" if cfg.get("tag") else ""
+        return f"timm {cfg['architecture']}{tag}"
+    name = config.model if config.model != "auto" else type(model).__name__
+    return f"torchvision {name} IMAGENET1K_V1"
 
 
 def to_jsonable(value):
@@ -81,7 +88,10 @@ def build_results(config, runs: dict, splits, noise_info: dict, init_hash: str, 
 
 
 def write_results(out_dir, results: dict) -> dict:
-    """Write ``results.json``, ``table.txt`` and ``curves.png`` to ``out_dir`` atomically.
+    """Write ``results.json``, ``table.txt`` and ``curves.png`` to ``out_dir``, together.
+
+    All three are rendered and written to temporary files before any of them replaces an
+    existing file, so an error (a plotting failure, a full disk) leaves the previous three.
 
     Returns
     -------
@@ -91,9 +101,9 @@ def write_results(out_dir, results: dict) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(to_jsonable(results), indent=1, allow_nan=False)
-    atomic_write_bytes(out / RESULTS_FILE, text.encode())
-    atomic_write_bytes(out / "table.txt", (format_table(results) + "\n").encode())
-    atomic_write_bytes(out / "curves.png", plot_curves(results))
+    files = {out / "table.txt": (format_table(results) + "\n").encode(), out / "curves.png": plot_curves(results),
+             out / RESULTS_FILE: text.encode()}
+    atomic_write_many(files)
     return {"results": out / RESULTS_FILE, "table": out / "table.txt", "curves": out / "curves.png"}
 
 
