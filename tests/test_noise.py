@@ -10,9 +10,9 @@ import torchvision.transforms.functional as TF
 from scipy import stats
 
 from lilaw_edu.noise import image_ops
-from lilaw_edu.noise.maps import CIFAR10_CLASSES
+from lilaw_edu.datasets.class_maps import CIFAR10_CLASSES, CIFAR10_CONFUSABLE
 from lilaw_edu.noise.inject import INPUT_NOISE_KINDS, LABEL_NOISE_KINDS, SERIES_NOISE_KINDS, inject_input_noise, inject_label_noise, inject_noise
-from lilaw_edu.noise.maps import CIFAR10_CONFUSABLE, asymmetric_transition_matrix, confusable_map_from_confusion, confusable_map_from_features
+from lilaw_edu.noise.maps import asymmetric_transition_matrix, confusable_map_from_confusion, confusable_map_from_features
 
 RATES = (0.0, 0.1, 0.5, 0.9)
 C = 10

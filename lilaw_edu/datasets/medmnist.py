@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from .core import DataError, find_file, not_found, resolve_data_dir, to_image_tensor, verify_checksum
+from .registry import REGISTRY
 
-MEDMNIST_FLAGS = ("pathmnist", "dermamnist", "octmnist", "pneumoniamnist", "breastmnist",
-                  "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
 MEDMNIST_SIZES = (28, 64, 128, 224)
 # Official 28-px MD5s (medmnist 3.0.2 INFO), used when medmnist is not importable.
 MEDMNIST_MD5_28 = {
@@ -26,7 +25,6 @@ MEDMNIST_MD5_28 = {
     "tissuemnist": "ebe78ee8b05294063de985d821c1c34b", "organamnist": "68e3f8846a6bd62f0c9bf841c0d9eacc",
     "organcmnist": "b9ceb9546e10131b32923c5bbeaea2b1", "organsmnist": "9ab87b696fb54e2a387ebe992d6ed5f1",
 }
-MEDMNIST_LICENCE = {flag: "CC BY 4.0" for flag in MEDMNIST_FLAGS} | {"dermamnist": "CC BY-NC 4.0"}
 NPZ_KEYS = ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
 
 
@@ -131,7 +129,11 @@ def medmnist_parts(flag: str, data_dir=None, *, size=None, verify=True, download
     if path is None:
         raise not_found(flag, [f"medmnist/{npz_name(flag, size)}"], data_dir, fetch_command(flag, size))
     arrays = read_medmnist_npz(path, flag, size, verify=verify)
-    num_classes = int(max(arrays[f"{s}_labels"].max() for s in ("train", "val", "test"))) + 1
+    num_classes = REGISTRY[flag].num_classes
+    found = int(max(arrays[f"{s}_labels"].max() for s in ("train", "val", "test"))) + 1
+    if found > num_classes:
+        raise DataError(f"{path}: labels reach {found - 1}, but {flag} has {num_classes} classes. "
+                        f"Fix: delete it and run `{fetch_command(flag, size)}`")
     names = class_names(flag, num_classes)
     return dict(
         x_train=to_image_tensor(arrays["train_images"]), y_train=torch.from_numpy(arrays["train_labels"]),

@@ -66,22 +66,20 @@ COST_PER_KSAMPLE_EPOCH = {("cpu", "ecg5000"): 2.4, ("cpu", "digits"): 1.1, ("cpu
                           ("cpu", "pneumoniamnist"): 2.0, ("cpu", "cifar10-jpeg"): 5.5,
                           ("cuda", "lstm"): 0.1, ("cuda", "resnet18"): 2.0, ("cuda", "vit_b16"): 6.0}
 LOAD_SECONDS = {"cifar10-jpeg": 60.0, "ecg5000": 6.0}
-TRAIN_SIZES = {"ecg5000": 425, "digits": 1078, "breastmnist": 546, "pneumoniamnist": 4708, "cifar10-jpeg": 8500,
-               "cifar10": 42500, "cifar100": 42500, "mnist": 51000, "fashionmnist": 51000, "pathmnist": 89996,
-               "dermamnist": 7007, "octmnist": 97477, "bloodmnist": 11959, "tissuemnist": 165466,
-               "organamnist": 34561, "organcmnist": 12975, "organsmnist": 13932}
 
 
 def _cost_key(device: str, dataset: str, model: str = "auto") -> tuple:
     if not str(device).startswith("cuda"):
         return ("cpu", dataset)
-    from lilaw_edu.datasets.medmnist import MEDMNIST_FLAGS
-    default = "lstm" if dataset == "ecg5000" else ("resnet18" if dataset in MEDMNIST_FLAGS else "vit_b16")
+    from lilaw_edu.datasets.registry import dataset_info
+    info = dataset_info(dataset)
+    default = info.paper_model or info.cpu_model
     return ("cuda", default if model == "auto" else model)
 
 
 def _train_size(config) -> int:
-    n = TRAIN_SIZES.get(config.dataset, 10000)
+    from lilaw_edu.datasets.registry import default_train_size
+    n = default_train_size(config.dataset, config.val_fraction)
     return min(n, config.max_train) if config.max_train else n
 
 

@@ -21,7 +21,8 @@ Label noise (``LABEL_NOISE_KINDS``):
 * ``adjacent``: ``(y - 1) mod C`` or ``(y + 1) mod C`` with probability 1/2
   each (for C = 2 both are the other class).
 * ``instance``: new label uniform over a hand-made list of confusable
-  classes (``CIFAR10_CONFUSABLE``) or one derived from class similarity
+  classes (a dataset's ``lilaw_edu.datasets.registry.dataset_info(name).confusable``,
+  e.g. ``lilaw_edu.datasets.class_maps.CIFAR10_CONFUSABLE``) or one derived from class similarity
   (:func:`confusable_map_from_features`, :func:`confusable_map_from_confusion`).
 
 The last three always change the label.
@@ -121,7 +122,7 @@ def inject_label_noise(
         label changes. (The other kinds always change the label.)
     class_map : dict[int, list[int]], optional
         ``instance`` only: class -> confusable classes (every class needs a
-        non-empty list without itself), e.g. ``CIFAR10_CONFUSABLE``.
+        non-empty list without itself), e.g. ``lilaw_edu.datasets.class_maps.CIFAR10_CONFUSABLE``.
     features : Tensor, shape (N, ...), optional
         ``instance`` only, used when ``class_map`` is None: the map is derived
         with :func:`confusable_map_from_features` (k = 1).
@@ -143,7 +144,8 @@ def inject_label_noise(
     if kind == "instance" and class_map is None:
         if features is None:
             raise ValueError(
-                "class_map must be given for kind='instance' (e.g. CIFAR10_CONFUSABLE), or features "
+                "class_map must be given for kind='instance' (e.g. lilaw_edu.datasets.class_maps.CIFAR10_CONFUSABLE), "
+                "or features "
                 "to derive one with confusable_map_from_features; got class_map=None, features=None"
             )
         class_map = confusable_map_from_features(features, labels, num_classes)

@@ -1,7 +1,9 @@
-"""Class maps for label noise: CIFAR-10 confusable classes, derived maps, transition matrices.
+"""Class maps for label noise: maps derived from class similarity, transition matrices.
 
-Used by :func:`lilaw_edu.noise.inject_label_noise` (``asymmetric`` and
-``instance`` kinds); all names are re-exported from :mod:`lilaw_edu.noise.inject`.
+Used by :func:`lilaw_edu.noise.inject.inject_label_noise` (``asymmetric`` and
+``instance`` kinds). Hand-made maps of specific datasets (CIFAR-10, CIFAR-100)
+are dataset facts: :mod:`lilaw_edu.datasets.class_maps`, reached through each
+dataset's registry record (``dataset_info(name).confusable``).
 """
 
 from __future__ import annotations
@@ -14,29 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lilaw_edu.noise.checks import _check_generator, _check_labels, _check_num_classes
-
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
-#: Confusable CIFAR-10 classes (index -> list of indices), from the pairs
-#: that dominate typical CIFAR-10 confusion matrices: cat<->dog,
-#: automobile<->truck, deer<->horse, airplane<->bird/ship. No class lists
-#: itself. (H-CAT's own map sends frog and truck to themselves, so those
-#: labels never change, and its comments disagree with its entries.)
-CIFAR10_CONFUSABLE = {
-    0: [2, 8],  # airplane -> bird, ship
-    1: [9],  # automobile -> truck
-    2: [0, 4, 6],  # bird -> airplane, deer, frog
-    3: [5],  # cat -> dog
-    4: [7, 2],  # deer -> horse, bird
-    5: [3],  # dog -> cat
-    6: [2, 3],  # frog -> bird, cat
-    7: [4, 5],  # horse -> deer, dog
-    8: [0, 1],  # ship -> airplane, automobile
-    9: [1],  # truck -> automobile
-}
-
-
 
 # ---------------------------------------------------------------- class maps
 @torch.no_grad()

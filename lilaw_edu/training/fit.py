@@ -23,9 +23,10 @@ from lilaw_edu.training import engine
 from lilaw_edu.training.config import METHODS, TrainConfig, resolve_methods, validate_config
 from lilaw_edu.datasets import load_dataset
 from lilaw_edu.datasets.core import resize_images
-from lilaw_edu.datasets.medmnist import MEDMNIST_FLAGS
+from lilaw_edu.datasets.registry import dataset_info
 from lilaw_edu.training.loop import initial_model, run_method
 from lilaw_edu.noise.inject import LABEL_NOISE_KINDS, inject_noise
+from lilaw_edu.noise.maps import confusable_map_from_features
 
 __all__ = ["prepare_data", "fit"]
 
@@ -35,12 +36,12 @@ _BATCH_RESIZE_BYTES = 1 << 30  # resize images per batch above 1 GiB at the targ
 # ------------------------------------------------------------------ data
 def _noise_kwargs(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor, num_classes: int) -> dict:
     """Extra arguments some noise kinds need (instance class map, far-OOD pool), shared by train and val."""
-    from lilaw_edu.noise import inject as noise
     if config.noise == "instance":
-        if config.dataset.startswith("cifar10") and hasattr(noise, "CIFAR10_CONFUSABLE"):
-            return {"class_map": noise.CIFAR10_CONFUSABLE}
-        # no hand-made map: each class -> its most similar class by mean training input (noise.py documents how)
-        return {"class_map": noise.confusable_map_from_features(x_train.flatten(1), y_train, num_classes)}
+        class_map = dataset_info(config.dataset).confusable  # the registry's hand-made map, if any
+        if class_map is not None:
+            return {"class_map": class_map}
+        # no hand-made map: each class -> its most similar class by mean training input (noise/maps.py documents how)
+        return {"class_map": confusable_map_from_features(x_train.flatten(1), y_train, num_classes)}
     if config.noise == "far_ood":  # MNIST-like digits for other images; CIFAR-10 JPEG for digits
         other = "cifar10-jpeg" if config.dataset == "digits" else "digits"
         pool = load_dataset(other, data_dir=config.data_dir, seed=0)
@@ -72,7 +73,7 @@ def prepare_data(config: TrainConfig) -> tuple:
     size, batch_resize = config.image_size, None
     load = dict(data_dir=config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
                 max_train=config.max_train)
-    if size is None or config.dataset in MEDMNIST_FLAGS or config.dataset == "ecg5000":
+    if size is None or dataset_info(config.dataset).family in ("medmnist", "ucr"):
         splits = load_dataset(config.dataset, size=size, **load)  # MedMNIST: file resolution
     else:
         splits = load_dataset(config.dataset, **load)
