@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 export LILAW_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install browser test test-unit test-notebooks test-browser book demo bench clean
+.PHONY: install browser test test-unit test-notebooks test-browser book demo bench dist clean
 
 install: $(STAMP)
 
@@ -44,6 +44,14 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/overhead.py
+
+# Release files: sdist and wheel in dist/ (isolated build, as a PyPI upload would have), checked by twine.
+# Releasing: bump lilaw_edu/__init__.py, LILAW_REF in the notebooks' setup cell, CHANGELOG.md and CITATION.cff,
+# then `make test dist` and push the tag v<version> (README: "Publishing").
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
 
 clean:
 	rm -rf _build runs .pytest_cache
