@@ -7,10 +7,12 @@ import math
 import os
 import platform
 import re
-import subprocess
 from pathlib import Path
 
 import torch
+
+from lilaw_edu._internal import provenance
+from lilaw_edu._internal.files import atomic_write_bytes
 
 __all__ = ["GOALS", "check_goals", "format_table", "machine_details", "device_label", "write_json"]
 
@@ -92,40 +94,24 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def device_label(device: torch.device) -> str:
     """File-name label: ``cpu-<short cpu model>`` or the CUDA device name, lower-case, dashes."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = "cpu " + re.sub(r"\((r|tm)\)|cpu|processor|@.*", "", _cpu_model(), flags=re.I)
+        name = "cpu " + re.sub(r"\((r|tm)\)|cpu|processor|@.*", "", provenance.cpu_model(), flags=re.I)
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def _git_commit(repo: Path) -> str | None:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (commit + ("-dirty" if dirty else "")) if commit else None
+    """HEAD of ``repo`` with ``-dirty`` appended when it has uncommitted changes (None outside git)."""
+    state = provenance.git_state(repo)
+    return (state["git_commit"] + ("-dirty" if state["git_dirty"] else "")) if state["git_commit"] else None
 
 
 def machine_details(device: torch.device, repo: Path) -> dict:
     """CPU model and count, memory, torch/python versions, threads, git commit, load average."""
-    details = {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+    details = {"cpu_model": provenance.cpu_model(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
                "python": platform.python_version(), "platform": platform.platform(),
                "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
                "git_commit": _git_commit(repo), "load_average_start": list(os.getloadavg())}
@@ -156,7 +142,5 @@ def write_json(results: dict, out_dir: Path, label: str, quick: bool) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     path = out_dir / f"{label}-{date}{'-quick' if quick else ''}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode())
     return path

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lilaw_edu._internal.checks import PROB_SUM_ATOL, check_prob_rows
 from lilaw_edu.core.losses import LOSS_KINDS, check_logits_targets, per_sample_loss
 
 Scalar = Union[float, int, Tensor]
@@ -41,7 +42,7 @@ def _check_scalar(value: Scalar, name: str) -> None:
         raise TypeError(f"{name} must be a Python float or a 0-d tensor, got {type(value).__name__}")
 
 
-def check_probs(probs: Tensor, targets: Tensor, *, atol: float = 1e-3) -> None:
+def check_probs(probs: Tensor, targets: Tensor, *, atol: float = PROB_SUM_ATOL) -> None:
     """Check that ``probs`` are softmax probabilities and ``targets`` class indices.
 
     Parameters
@@ -60,15 +61,7 @@ def check_probs(probs: Tensor, targets: Tensor, *, atol: float = 1e-3) -> None:
         Logits passed by mistake are caught by the row-sum check.
     """
     check_logits_targets(probs, targets, name="probs")
-    lo = float(probs.detach().min())
-    if lo < 0:
-        raise ValueError(f"probs must be probabilities in [0, 1], got a minimum of {lo:.4g}; "
-                         "did you pass logits? apply torch.softmax(logits, dim=1) first")
-    sums = probs.detach().sum(dim=1)
-    worst = float((sums - 1).abs().max())
-    if worst > atol:
-        raise ValueError(f"probs rows must sum to 1, got row sums in [{float(sums.min()):.4g}, {float(sums.max()):.4g}]; "
-                         "did you pass logits? apply torch.softmax(logits, dim=1) first")
+    check_prob_rows("probs", probs, atol)
 
 
 def _full_precision(logits: Tensor) -> Tensor:
@@ -205,15 +198,12 @@ class LiLAW(nn.Module):
         After each meta step clamp ``α ≥ 1`` and ``δ ≥ β`` (as the authors' code
         does, setting ``δ ← max(δ, β)``).
     check_inputs : bool
-        False (default): every batch gets the checks that read only tensor metadata, so
-        they never make a GPU wait for the host: types, dtypes (float scores, integer
-        labels: float and bool labels raise ``TypeError``), shapes and empty batches.
-        Labels on the CPU are also range-checked (no synchronisation there). The meta
-        step guards itself: a step whose validation loss or gradients are NaN/inf is
-        skipped, on the device, and counted (:meth:`pop_skipped_meta_steps`); the
-        training loop reports the count at the end of each epoch.
-        True: also finite scores and labels in range on every device (one host
-        synchronisation per batch), raising ``ValueError``.
+        False (default): checks that read tensor metadata only (no GPU-host sync): types,
+        dtypes (float or bool labels raise ``TypeError``), shapes, empty batches; labels on
+        the CPU are range-checked too. A meta step whose loss or gradients are NaN/inf is
+        skipped on the device and counted (:meth:`pop_skipped_meta_steps`, reported by the
+        training loop each epoch). True: also finite scores and labels in range on every
+        device (one host sync per batch), raising ``ValueError``.
     """
 
     def __init__(self, alpha: float = 10.0, beta: float = 2.0, delta: float = 6.0, *,
@@ -239,7 +229,7 @@ class LiLAW(nn.Module):
                 not isinstance(detach_weights, bool):
             raise TypeError(f"check_inputs, constraints and detach_weights must be True or False, got "
                             f"{check_inputs!r}, {constraints!r}, {detach_weights!r}")
-        self.check_inputs = check_inputs
+        self.check_inputs, self.grad_reducer = check_inputs, None  # grad_reducer: see meta_step
         self.register_buffer("skipped_meta_steps", torch.zeros((), dtype=torch.int64), persistent=False)
         if constraints:
             self.apply_constraints()
@@ -353,6 +343,8 @@ class LiLAW(nn.Module):
         params = [getattr(self, n) for n in self.active]
         loss = self.meta_loss(val_logits, val_targets)
         grads = torch.autograd.grad(loss, params)
+        if self.grad_reducer is not None:  # DDP: mean over ranks (lilaw_edu.training.ddp)
+            grads = self.grad_reducer(grads)
         with torch.no_grad():
             finite = torch.isfinite(loss) & torch.stack([torch.isfinite(g) for g in grads]).all()
             for p, g in zip(params, grads):

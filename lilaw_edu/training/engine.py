@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lilaw_edu.core.weighting import plain_loss
+from lilaw_edu.datasets.core import resize_images
 
 __all__ = [
     "resolve_device", "child_seed", "make_generator", "state_dict_sha256", "autocast",
     "Batches", "augment_images", "shift_distribution", "train_one_epoch", "meta_update",
-    "predict_logits", "evaluate",
+    "predict_logits", "evaluate", "make_batches", "record_training_set",
 ]
 
 
@@ -138,6 +139,25 @@ class Batches:
         return self.transform(x), self.y[idx].to(self.device, non_blocking=True)
 
 
+def make_batches(splits, config, device: torch.device, batch_resize: int | None = None) -> dict:
+    """``train``, ``train_eval``, ``val`` and ``test`` :class:`Batches` of ``splits``.
+
+    Data stay on the device when all splits fit in ``config.resident_max_gb`` (one device
+    copy shared by all views), else they are fed from host memory. ``batch_resize``
+    resizes every batch on the device.
+    """
+    total = sum(getattr(splits, f"x_{s}").numel() * 4 for s in ("train", "val", "test"))
+    resident = total <= config.resident_max_gb * (1 << 30)
+    transform = (lambda x: resize_images(x, batch_resize)) if batch_resize else None
+    place = (lambda t: t.to(device)) if resident else (lambda t: t)
+    x_tr, y_tr = place(splits.x_train), place(splits.y_train)
+    make = lambda x, y, bs: Batches(x, y, bs, device, resident, transform)  # noqa: E731
+    return {"train": make(x_tr, y_tr, config.batch_size),
+            "train_eval": make(x_tr, y_tr, config.eval_batch_size),
+            "val": make(place(splits.x_val), place(splits.y_val), config.eval_batch_size),
+            "test": make(place(splits.x_test), place(splits.y_test), config.eval_batch_size)}
+
+
 # ------------------------------------------------------------------ augmentation
 def augment_images(x: Tensor, generator: torch.Generator) -> Tensor:
     """Random crop after reflect padding (4 px at 32 px, scaled) and random horizontal flip.
@@ -235,7 +255,7 @@ def meta_update(model: nn.Module, lilaw: nn.Module, val: Batches, batch_size: in
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: Batches, *,
                     lilaw: nn.Module | None, weighted: bool, meta: bool, val: Batches | None,
                     generators: dict, config, device: torch.device,
-                    step_scheduler=None) -> dict:
+                    step_scheduler=None, reweighter=None) -> dict:
     """One pass over the training set (Algorithm 1, lines 5-20).
 
     Parameters
@@ -255,6 +275,9 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: B
     config : TrainConfig
     step_scheduler : LR scheduler or None
         Stepped after every optimiser step (per-step schedules).
+    reweighter : Reweighter or None
+        L2RW / Meta-Weight-Net (:mod:`lilaw_edu.training.methods.harness`): its ``step`` replaces
+        the forward/backward/optimiser step, with a validation batch drawn as the meta step draws it.
 
     Returns
     -------
@@ -274,13 +297,18 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: B
             x = augment_images(x, generators["augment"])
         if config.channels_last and device.type == "cuda" and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, config.amp):
-            logits = model(x)
-        logits = logits.float()
-        loss = lilaw(logits, y) if weighted else plain_loss(logits, y, config.loss, config.focal_gamma)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if reweighter is not None:  # L2RW / MW-Net: look-ahead, then their own real step
+            idx = torch.randperm(val.n, generator=generators["meta"], device=generators["meta"].device)[:val_bs]
+            step = reweighter.step(model, optimizer, x, y, *val.take(idx))
+            logits, loss = step["logits"], step["loss"]
+        else:
+            with autocast(device, config.amp):
+                logits = model(x)
+            logits = logits.float()
+            loss = lilaw(logits, y) if weighted else plain_loss(logits, y, config.loss, config.focal_gamma)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
         if step_scheduler is not None:
             step_scheduler.step()
         if meta:
@@ -314,7 +342,7 @@ def predict_logits(model: nn.Module, data: Batches, *, device: torch.device, amp
         with autocast(device, amp):
             out.append(model(x).float())
     model.train(was_training)
-    return torch.cat(out)
+    return data.gather(torch.cat(out)) if hasattr(data, "gather") else torch.cat(out)  # DDP: all ranks' blocks
 
 
 @torch.no_grad()
@@ -336,3 +364,42 @@ def evaluate(model: nn.Module, data: Batches, *, device: torch.device, amp: bool
     y = (data.y if labels is None else labels).to(logits.device)
     return {"loss": float(F.cross_entropy(logits, y)), "acc": float((logits.argmax(1) == y).double().mean()),
             "logits": logits}
+
+
+def _rounded(values: Tensor, decimals: int = 6) -> list:
+    return [round(float(v), decimals) for v in values.detach().cpu().double().tolist()]
+
+
+def _head(model: nn.Module, num_classes: int):
+    """The output layer (last ``nn.Linear`` with ``num_classes`` outputs), or None."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
+    return linears[-1] if linears else None
+
+
+def record_training_set(model: nn.Module, data: Batches, epoch: int, *, lilaw, recorders, config,
+                        device: torch.device, num_classes: int, weights: dict, scores: dict) -> None:
+    """Per-sample LiLAW weights / difficulty scores on the (unaugmented) training set ``data``, in eval mode.
+
+    Weights go to ``weights[str(epoch)]`` (LiLAW runs, epochs in ``config.record_weights_epochs``);
+    recorders (if any) are fed every epoch, with the output layer's inputs (GraNd's last-layer
+    closed form), and their scores go to ``scores[str(epoch)]`` at the recorded epochs.
+    """
+    want_weights = lilaw is not None and epoch in config.record_weights_epochs
+    if not want_weights and recorders is None:
+        return
+    features, hook = [], None
+    head = _head(model, num_classes) if recorders is not None else None
+    if head is not None:
+        hook = head.register_forward_hook(lambda mod, inp, out: features.append(inp[0].detach().float().flatten(1)))
+    try:
+        logits = predict_logits(model, data, device=device, amp=config.amp)
+    finally:
+        if hook is not None:
+            hook.remove()
+    y = data.y.to(logits.device)
+    if want_weights:
+        weights[str(epoch)] = {k: _rounded(v) for k, v in lilaw.weights(logits, y).items()}
+    if recorders is not None:
+        recorders.update(epoch, logits.cpu(), y.cpu(), features=torch.cat(features).cpu() if features else None)
+        if epoch in config.record_weights_epochs:
+            scores[str(epoch)] = {k: _rounded(v) for k, v in recorders.scores().items()}

@@ -22,13 +22,13 @@ from torch import nn
 
 from lilaw_edu import metrics, models
 from lilaw_edu.core.weighting import LiLAW
-from lilaw_edu.datasets.core import resize_images
 from lilaw_edu.datasets.registry import default_model
 from lilaw_edu.scores.recorders import DifficultyRecorders
 from lilaw_edu.training import checkpoint as ckpt
 from lilaw_edu.training import engine
 from lilaw_edu.training.checkpoint import LoopState
 from lilaw_edu.training.config import TrainConfig, method_overrides
+from lilaw_edu.training.methods.harness import Reweighter, filter_training_labels, make_reweighter
 
 __all__ = ["TrainingDiverged", "MethodRun", "initial_model", "effective_freeze", "build_run", "run_method"]
 
@@ -50,8 +50,9 @@ def initial_model(config: TrainConfig, splits, batch_resize: int | None = None) 
 
 
 def effective_freeze(config: TrainConfig) -> str:
-    """Freeze mode of a method's config: LiLAW uses ``freeze``; plain-loss runs ``baseline_freeze``."""
-    if config.weighting == "lilaw" or config.baseline_freeze == "same":
+    """Freeze mode of a method's config: weighted runs (LiLAW, L2RW, MW-Net) use ``freeze``; plain-loss
+    runs ``baseline_freeze``."""
+    if config.weighting != "none" or config.baseline_freeze == "same":
         return config.freeze
     return config.baseline_freeze
 
@@ -71,20 +72,6 @@ def _scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
     if config.scheduler == "multistep":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), config.gamma_lr), False
     return None, False
-
-
-def _batches(splits, noise_info, config, device):
-    total = sum(getattr(splits, f"x_{s}").numel() * 4 for s in ("train", "val", "test"))
-    resident = total <= config.resident_max_gb * (1 << 30)  # else a DataLoader from host memory
-    size = noise_info.get("batch_resize")
-    transform = (lambda x: resize_images(x, size)) if size else None
-    place = (lambda t: t.to(device)) if resident else (lambda t: t)  # one device copy shared by all views
-    x_tr, y_tr = place(splits.x_train), place(splits.y_train)
-    make = lambda x, y, bs: engine.Batches(x, y, bs, device, resident, transform)  # noqa: E731
-    return {"train": make(x_tr, y_tr, config.batch_size),
-            "train_eval": make(x_tr, y_tr, config.eval_batch_size),
-            "val": make(place(splits.x_val), place(splits.y_val), config.eval_batch_size),
-            "test": make(place(splits.x_test), place(splits.y_test), config.eval_batch_size)}
 
 
 # ------------------------------------------------------------------ the live objects of one run
@@ -108,6 +95,8 @@ class MethodRun:
     data: dict
     path: Path | None              # checkpoint file
     init_hash: str
+    reweighter: Reweighter | None = None   # L2RW / MW-Net step (issue 11)
+    label_filter: dict | None = None       # confident learning's outcome (issue 11)
 
     def capture(self, state: LoopState) -> LoopState:
         """Copy every component's state into ``state`` (before saving it)."""
@@ -116,6 +105,7 @@ class MethodRun:
         state.scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
         state.lilaw = self.lilaw.state_dict() if self.lilaw is not None else None
         state.recorders = self.recorders.state_dict() if self.recorders is not None else None
+        state.peer = self.reweighter.state_dict() if self.reweighter is not None else None
         state.rng = ckpt.capture_rng(self.generators)
         state.torch_threads = torch.get_num_threads()
         return state
@@ -130,6 +120,8 @@ class MethodRun:
             self.lilaw.load_state_dict(state.lilaw)
         if self.recorders is not None:
             self.recorders.load_state_dict(state.recorders)
+        if self.reweighter is not None:
+            self.reweighter.load_state_dict(state.peer)
         ckpt.restore_rng(self.generators, state.rng)
         threads = torch.get_num_threads()
         if state.torch_threads is not None and state.torch_threads != threads:
@@ -147,6 +139,10 @@ def build_run(config: TrainConfig, method: str, splits, init_state: dict, noise_
     if splits.kind != "image" and cfg.amp:  # series (LSTM) models are tiny: keep them in fp32
         cfg = dataclasses.replace(cfg, amp=False)
     device = engine.resolve_device(cfg.device)
+    label_filter = None
+    if cfg.label_filter != "none":  # confident learning: train on the labels it does not flag (issue 11)
+        splits, label_filter = filter_training_labels(
+            cfg, splits, noise_info, device, lambda: _fresh_model(cfg, splits, noise_info, init_state, device))
     weighted = cfg.weighting == "lilaw"
     model = initial_model(cfg, splits, noise_info.get("batch_resize"))
     model.load_state_dict(init_state)
@@ -155,7 +151,7 @@ def build_run(config: TrainConfig, method: str, splits, init_state: dict, noise_
     model.to(device)
     if cfg.channels_last and device.type == "cuda" and splits.kind == "image":
         model.to(memory_format=torch.channels_last)
-    data = _batches(splits, noise_info, cfg, device)
+    data = engine.make_batches(splits, cfg, device, noise_info.get("batch_resize"))
     optimizer = _optimizer(cfg, model)
     scheduler, per_step = _scheduler(cfg, optimizer, len(data["train"]))
     lilaw = LiLAW(cfg.alpha, cfg.beta, cfg.delta, active=cfg.active, loss=cfg.loss, gamma=cfg.focal_gamma,
@@ -169,14 +165,19 @@ def build_run(config: TrainConfig, method: str, splits, init_state: dict, noise_
                      model=model, net=torch.compile(model) if cfg.compile else model, optimizer=optimizer,
                      scheduler=scheduler, per_step=per_step, lilaw=lilaw, recorders=recorders, generators=gens,
                      data=data, path=ckpt.checkpoint_path(out_dir, method) if out_dir is not None else None,
-                     init_hash=init_hash)
+                     init_hash=init_hash, reweighter=make_reweighter(cfg, device), label_filter=label_filter)
+
+
+def _fresh_model(cfg: TrainConfig, splits, noise_info: dict, init_state: dict, device: torch.device) -> tuple:
+    """(model with the run's initial weights on ``device``, its optimiser): one fold of confident learning."""
+    model = initial_model(cfg, splits, noise_info.get("batch_resize"))
+    model.load_state_dict(init_state)
+    models.apply_freeze(model, effective_freeze(cfg))
+    model.to(device)
+    return model, _optimizer(cfg, model)
 
 
 # ------------------------------------------------------------------ one epoch
-def _record(values, decimals: int = 6) -> list:
-    return [round(float(v), decimals) for v in values.detach().cpu().double().tolist()]
-
-
 def train_epoch(run: MethodRun, state: LoopState) -> dict:
     """Train epoch ``state.epoch + 1``, evaluate on validation, record weights/scores; return its history entry.
 
@@ -193,7 +194,8 @@ def train_epoch(run: MethodRun, state: LoopState) -> dict:
     stats = engine.train_one_epoch(run.net, run.optimizer, run.data["train"], lilaw=lilaw,
                                    weighted=weighted and not warm, meta=weighted and cfg.learn_meta and not warm,
                                    val=run.data["val"], generators=run.generators, config=cfg, device=run.device,
-                                   step_scheduler=run.scheduler if run.per_step else None)
+                                   step_scheduler=run.scheduler if run.per_step else None,
+                                   reweighter=run.reweighter)
     if stats["diverged_step"] is not None:
         kept = f"the checkpoint of epoch {state.epoch} in {run.path} is kept" if run.path and state.epoch \
             else "no checkpoint was written"
@@ -214,7 +216,9 @@ def train_epoch(run: MethodRun, state: LoopState) -> dict:
     if record["skipped_meta_steps"]:
         warnings.warn(f"{run.method}: epoch {epoch} skipped {record['skipped_meta_steps']} meta step(s) whose "
                       f"validation loss or gradients were not finite", RuntimeWarning, stacklevel=2)
-    _record_training_set(run, state, epoch)
+    engine.record_training_set(run.model, run.data["train_eval"], epoch, lilaw=lilaw, recorders=run.recorders,
+                               config=cfg, device=run.device, num_classes=run.splits.num_classes,
+                               weights=state.weights, scores=state.scores)
     record["epoch_time_s"] = time.perf_counter() - t0
     return record
 
@@ -238,40 +242,6 @@ def select_checkpoint(run: MethodRun, state: LoopState, record: dict) -> bool:
     stop = cfg.patience > 0 and state.bad_epochs >= cfg.patience
     state.stopped_early = stop and record["epoch"] < cfg.epochs
     return stop
-
-
-def _head(model: nn.Module, num_classes: int):
-    """The output layer (last ``nn.Linear`` with ``num_classes`` outputs), or None."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
-    return linears[-1] if linears else None
-
-
-def _record_training_set(run: MethodRun, state: LoopState, epoch: int) -> None:
-    """Per-sample LiLAW weights / difficulty scores on the (unaugmented) training set, in eval mode.
-
-    Difficulty recorders also get the output layer's inputs (GraNd's last-layer closed form).
-    """
-    cfg, lilaw, recorders = run.config, run.lilaw, run.recorders
-    want_weights = lilaw is not None and epoch in cfg.record_weights_epochs
-    if not want_weights and recorders is None:
-        return
-    features, hook = [], None
-    head = _head(run.model, run.splits.num_classes) if recorders is not None else None
-    if head is not None:
-        hook = head.register_forward_hook(lambda mod, inp, out: features.append(inp[0].detach().float().flatten(1)))
-    try:
-        logits = engine.predict_logits(run.model, run.data["train_eval"], device=run.device, amp=cfg.amp)
-    finally:
-        if hook is not None:
-            hook.remove()
-    y = run.data["train_eval"].y.to(logits.device)
-    if want_weights:
-        state.weights[str(epoch)] = {k: _record(v) for k, v in lilaw.weights(logits, y).items()}
-    if recorders is not None:
-        feats = torch.cat(features).cpu() if features else None
-        recorders.update(epoch, logits.cpu(), y.cpu(), features=feats)
-        if epoch in cfg.record_weights_epochs:
-            state.scores[str(epoch)] = {k: _record(v) for k, v in recorders.scores().items()}
 
 
 # ------------------------------------------------------------------ the test evaluation
@@ -330,7 +300,8 @@ def _start(run: MethodRun, resume: bool) -> LoopState:
 
 
 def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, noise_info: dict,
-               out_dir=None, resume: bool = False, progress: bool = True, callback=None) -> dict:
+               out_dir=None, resume: bool = False, progress: bool = True, callback=None,
+               distributed=None) -> dict:
     """Train one method from ``init_state`` and evaluate its selected checkpoint on the test set.
 
     Parameters
@@ -354,6 +325,8 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
     callback : callable, optional
         ``callback(event)`` after every epoch (and its checkpoint), ``event`` a dict with
         ``method``, ``epoch`` (1-based) and ``record`` (that epoch's history entry).
+    distributed : lilaw_edu.training.ddp.Distributed, optional
+        This process's rank in a torchrun DDP run (see :mod:`lilaw_edu.training.ddp`).
 
     Returns
     -------
@@ -380,6 +353,8 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
     state = _start(run, resume)
     if state.result is not None:
         return state.result
+    if distributed is not None:
+        distributed.prepare(run)  # DDP net, sharded batches, all-reduced meta-gradients, rank 0 writes
     cfg = run.config
     stopped = cfg.patience > 0 and state.bad_epochs >= cfg.patience  # resumed after an early stop
     bar = tqdm(total=cfg.epochs, initial=state.epoch, desc=method, disable=not progress, leave=False)
@@ -399,6 +374,8 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
             callback({"method": method, "epoch": state.epoch, "record": record})
     bar.close()
     result = finish(run, state)
+    if run.label_filter is not None:
+        result["label_filter"] = run.label_filter
     if run.path is not None:
         ckpt.save_checkpoint(run.path, LoopState(method=method, config=cfg.to_dict(), result=result))
     return result
