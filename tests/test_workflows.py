@@ -155,3 +155,12 @@ def test_pin_script_refuses_a_config_without_repository_keys(tmp_path, capsys):
     config.write_text("title: x\nrepository:\n  path_to_book: ''\n")
     assert pin_script().main([str(config), "--url", "https://github.com/x/y", "--branch", "main"]) == 2
     assert "no repository.url line" in capsys.readouterr().err
+
+
+def test_ci_downloads_only_datasets_the_download_script_knows():
+    yaml = pytest.importorskip("yaml")
+    from lilaw_edu.datasets import DATASET_NAMES
+
+    action = yaml.safe_load((REPO / ".github" / "actions" / "shared-data" / "action.yml").read_text(encoding="utf-8"))
+    names = action["inputs"]["datasets"]["default"].split()
+    assert names and set(names) <= set(DATASET_NAMES), sorted(set(names) - set(DATASET_NAMES))
