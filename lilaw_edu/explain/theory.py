@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lilaw_edu._internal.checks import check_fraction, check_int, check_num_classes
 from lilaw_edu.core.weighting import PARAM_NAMES, label_and_max_prob, parse_active, weight_components
 
 # --------------------------------------------------------------------------- Table 5 (appendix A.1)
@@ -183,8 +184,8 @@ def region_vertices(num_classes: Optional[int] = None) -> np.ndarray:
     ndarray, shape (5, 2)
         (s_y, m) of: (0, 1/(C−1)), (1/C, 1/C), (1/2, 1/2), (0, 1), (1, 1).
     """
-    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
-        raise ValueError(f"num_classes must be an int >= 2 or None, got {num_classes!r}")
+    if num_classes is not None:
+        check_num_classes(num_classes)
     inv_c = 0.0 if num_classes is None else 1.0 / num_classes
     inv_c1 = 0.0 if num_classes is None else 1.0 / (num_classes - 1)
     return np.array([[0.0, inv_c1], [inv_c, inv_c], [0.5, 0.5], [0.0, 1.0], [1.0, 1.0]])
@@ -278,8 +279,8 @@ def sample_probs(n: int, num_classes: int, *, generator: torch.Generator, max_sc
     probs : Tensor, shape (n, C)
     targets : Tensor, shape (n,), int64
     """
-    if n < 1 or num_classes < 2:
-        raise ValueError(f"n must be >= 1 and num_classes >= 2, got n={n}, num_classes={num_classes}")
+    check_int("n", n, low=1)
+    check_num_classes(num_classes)
     scale = torch.rand(n, 1, generator=generator, dtype=dtype) * max_scale
     logits = torch.randn(n, num_classes, generator=generator, dtype=dtype) * scale
     probs = torch.softmax(logits, dim=1)
@@ -361,8 +362,6 @@ def expected_changed_fraction(rate: float, num_classes: int) -> float:
     -------
     float
     """
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    check_fraction("rate", rate)
+    check_num_classes(num_classes)
     return rate * (num_classes - 1) / num_classes
