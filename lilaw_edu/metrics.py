@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from lilaw_edu._internal.checks import check_class_indices, check_prob_rows
+
 __all__ = [
     "topk_accuracy",
     "evaluate_predictions",
@@ -35,8 +37,6 @@ __all__ = [
     "mislabel_detection",
     "paired_difference",
 ]
-
-_PROB_SUM_TOL = 1e-3
 
 
 # --------------------------------------------------------------------------- validation
@@ -60,27 +60,12 @@ def _check_scores_2d(x, name: str) -> torch.Tensor:
 
 
 def _check_targets(targets, n: int, num_classes: int, name: str = "targets") -> torch.Tensor:
-    t = _as_tensor(targets, name)
-    if torch.is_floating_point(t) or t.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor of class indices, got dtype {t.dtype}")
-    if t.dim() != 1 or t.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},), got {tuple(t.shape)}")
-    if n and (t.min() < 0 or t.max() >= num_classes):
-        raise ValueError(
-            f"{name} must lie in [0, {num_classes - 1}], got values in [{int(t.min())}, {int(t.max())}]"
-        )
-    return t.long()
+    return check_class_indices(name, _as_tensor(targets, name), num_classes, length=n)
 
 
 def _check_probs(probs, name: str = "probs") -> torch.Tensor:
     p = _check_scores_2d(probs, name)
-    if (p < 0).any() or (p > 1).any():
-        raise ValueError(f"{name} must be probabilities in [0, 1] (did you pass logits?), "
-                         f"got values in [{float(p.min()):.4g}, {float(p.max()):.4g}]")
-    worst = float((p.sum(dim=1) - 1).abs().max())
-    if worst > _PROB_SUM_TOL:
-        raise ValueError(f"{name} rows must sum to 1 (did you pass logits?), "
-                         f"got a row off by {worst:.4g} (tolerance {_PROB_SUM_TOL})")
+    check_prob_rows(name, p)
     return p
 
 

@@ -372,7 +372,7 @@ BAD = {  # case: (call, error type, text the message must contain)
     "unknown input kind": (_input(kind="blur"), ValueError, "got 'blur'"),
     "float labels": (_label(labels=torch.zeros(5)), TypeError, "labels must have an integer dtype"),
     "labels too big": (
-        _label(labels=torch.tensor([0, 10])), ValueError, "labels must be in [0, num_classes=10)"),
+        _label(labels=torch.tensor([0, 10])), ValueError, "labels must lie in [0, num_classes=10)"),
     "labels negative": (_label(labels=torch.tensor([-1, 3])), ValueError, "got values in [-1, 3]"),
     "labels 2-d": (_label(labels=torch.zeros(2, 2, dtype=LONG)), ValueError, "labels must have shape (N,)"),
     "empty labels": (_label(labels=torch.zeros(0, dtype=LONG)), ValueError, "labels"),

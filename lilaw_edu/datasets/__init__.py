@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import torch
 
+from lilaw_edu._internal.checks import check_fraction
+
 from .core import (DataError, DatasetNotFoundError, DatasetSplits, cache_dir, candidate_data_dirs,
                    channel_stats, find_file, normalize, resize_images, split_off_validation, subsample)
 from .ecg import ecg5000_parts, locate_ecg5000
@@ -57,7 +59,7 @@ def _parts(name, data_dir, size, verify, download):
 def _digits_split(parts, val_fraction, seed, stratify):
     x, y = parts.pop("x_all"), parts.pop("y_all")
     rest_x, rest_y, x_te, y_te = split_off_validation(x, y, 0.25, seed=0, stratify=stratify)
-    if not 0.0 < val_fraction < 0.75:
+    if check_fraction("val_fraction", val_fraction, open_interval=True) >= 0.75:
         raise ValueError(f"val_fraction for digits must be in (0, 0.75), got {val_fraction!r}")
     x_tr, y_tr, x_va, y_va = split_off_validation(rest_x, rest_y, val_fraction / 0.75, seed, stratify)
     parts.update(x_train=x_tr, y_train=y_tr, x_val=x_va, y_val=y_va, x_test=x_te, y_test=y_te)

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lilaw_edu._internal.checks import check_fraction, check_int
+
 __all__ = [
     "DataError", "DatasetNotFoundError", "DatasetSplits", "normalize",
     "resolve_data_dir", "candidate_data_dirs", "file_digest", "verify_checksum",
@@ -229,11 +231,6 @@ def verify_checksum(path, expected, algorithm: str, fix: str) -> None:
 
 # ---------------------------------------------------------------------- splits
 
-def _check_fraction(val_fraction) -> None:
-    if not (isinstance(val_fraction, (int, float)) and 0.0 < float(val_fraction) < 1.0):
-        raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
-
-
 def split_off_validation(x: Tensor, y: Tensor, val_fraction: float, seed: int,
                          stratify: bool = False) -> tuple:
     """Hold out a seeded ``val_fraction`` of ``(x, y)`` as validation (the paper's "-M" split).
@@ -255,7 +252,8 @@ def split_off_validation(x: Tensor, y: Tensor, val_fraction: float, seed: int,
     x_train, y_train, x_val, y_val : Tensor
         Both parts keep the original order of the samples they contain.
     """
-    _check_fraction(val_fraction)
+    check_fraction("val_fraction", val_fraction, open_interval=True)
+    seed = check_int("seed", seed)
     gen = torch.Generator().manual_seed(int(seed))
     if stratify:
         val_parts = []
@@ -276,10 +274,10 @@ def split_off_validation(x: Tensor, y: Tensor, val_fraction: float, seed: int,
 
 def subsample(x: Tensor, y: Tensor, max_count, seed: int) -> tuple:
     """Seeded random subset of at most ``max_count`` samples (original order kept)."""
-    if max_count is None or max_count >= len(y):
+    if max_count is None:
         return x, y
-    if not isinstance(max_count, int) or max_count < 1:
-        raise ValueError(f"max_train must be a positive int or None, got {max_count!r}")
+    if check_int("max_train", max_count, low=1) >= len(y):
+        return x, y
     gen = torch.Generator().manual_seed(int(seed) + 1)
     keep = torch.randperm(len(y), generator=gen)[:max_count].sort().values
     return x[keep], y[keep]

@@ -25,7 +25,8 @@ import time
 import numpy as np
 import torch
 
-from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, _check_classes, _check_resolution, panel_range, surfaces
+from lilaw_edu._internal.checks import check_num_classes
+from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, check_resolution, panel_range, surfaces
 
 __all__ = ["MPL_TITLES", "WeightExplorer", "interactive_explorer", "explorer_update_time"]
 
@@ -75,13 +76,13 @@ class WeightExplorer:
                  delta: float = 6.0):
         import ipywidgets as widgets
 
-        self.resolution = _check_resolution(resolution)
+        self.resolution = check_resolution(resolution)
         self.sliders = {name: widgets.FloatSlider(value=float(v), min=lo, max=hi, step=st, description=name,
                                                   continuous_update=True)
                         for name, v, (lo, hi, st) in zip(("alpha", "beta", "delta"), (alpha, beta, delta),
                                                          (SLIDERS[k] for k in ("alpha", "beta", "delta")))}
         lo, hi, st = SLIDERS["C"]
-        self.sliders["C"] = widgets.IntSlider(value=_check_classes(C), min=lo, max=hi, step=st, description="C")
+        self.sliders["C"] = widgets.IntSlider(value=check_num_classes(C), min=lo, max=hi, step=st, description="C")
         self.figure, self.images = self._build_figure()
         self.update_times = []
         self.image = widgets.Image(format="png")

@@ -30,6 +30,7 @@ import functools
 import numpy as np
 import torch
 
+from lilaw_edu._internal.checks import check_int, check_num_classes
 from lilaw_edu.core.losses import per_sample_loss
 from lilaw_edu.core.weighting import lilaw_weights, weight_components
 
@@ -44,16 +45,12 @@ SLIDERS = {"alpha": (0.0, 20.0, 0.1), "beta": (0.0, 10.0, 0.1), "delta": (0.0, 1
 VALUE_KEYS = ("w_alpha", "w_beta", "w_delta", "w", "ce", "wce")
 
 
-def _check_classes(num_classes: int) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    return int(num_classes)
+RESOLUTION_RANGE = (3, 1001)  # grid nodes per axis accepted by the explorers
 
 
-def _check_resolution(resolution: int) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 3 <= resolution <= 1001:
-        raise ValueError(f"resolution must be an integer in [3, 1001], got {resolution!r}")
-    return int(resolution)
+def check_resolution(resolution: int) -> int:
+    """Grid resolution: an integer in :data:`RESOLUTION_RANGE`; returns it as ``int``."""
+    return check_int("resolution", resolution, low=RESOLUTION_RANGE[0], high=RESOLUTION_RANGE[1])
 
 
 def feasible_mask(s_y, s_max, num_classes: int, atol: float = 1e-9) -> np.ndarray:
@@ -75,7 +72,7 @@ def feasible_mask(s_y, s_max, num_classes: int, atol: float = 1e-9) -> np.ndarra
         arg-max) or ``s_y ≤ m``, ``s_y + m ≤ 1``, ``s_y + (C−1)·m ≥ 1`` (it is not);
         see the module docstring for the derivation.
     """
-    c = _check_classes(num_classes)
+    c = check_num_classes(num_classes)
     s, m = np.broadcast_arrays(np.asarray(s_y, dtype=float), np.asarray(s_max, dtype=float))
     in_box = (s >= -atol) & (m <= 1 + atol)
     on_diagonal = (np.abs(s - m) <= atol) & (c * m >= 1 - atol)
@@ -108,7 +105,7 @@ def realize_probs(s_y, s_max, num_classes: int, dtype: torch.dtype = torch.float
     ValueError
         If a pair is not attainable with ``num_classes`` classes.
     """
-    c = _check_classes(num_classes)
+    c = check_num_classes(num_classes)
     s, m = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (s_y, s_max))
     if s.shape != m.shape or s.ndim != 1:
         raise ValueError(f"s_y and s_max must be 1-d of equal length, got shapes {s.shape} and {m.shape}")
@@ -158,7 +155,7 @@ def _values(probs, targets, alpha: float, beta: float, delta: float) -> dict:
 
 def grid_axis(resolution: int) -> np.ndarray:
     """Grid nodes ``0, 1/(n−1), …, 1`` shared by both explorers (shape (n,))."""
-    return np.linspace(0.0, 1.0, _check_resolution(resolution))
+    return np.linspace(0.0, 1.0, check_resolution(resolution))
 
 
 @functools.lru_cache(maxsize=8)
@@ -185,7 +182,7 @@ def surfaces(alpha: float, beta: float, delta: float, num_classes: int = 10, res
         Keys of :func:`values_at`; row ``j`` is ``max s = j/(n−1)``, column ``i`` is
         ``s_y = i/(n−1)``; NaN outside the region (and ``inf`` for CE at ``s_y = 0``).
     """
-    mask, probs, targets = _grid_points(_check_classes(num_classes), _check_resolution(resolution))
+    mask, probs, targets = _grid_points(check_num_classes(num_classes), check_resolution(resolution))
     vals = _values(probs, targets, alpha, beta, delta)
     out = {}
     for key, v in vals.items():

@@ -17,7 +17,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, VALUE_KEYS, _check_classes, _check_resolution, feasible_mask, values_at
+from lilaw_edu._internal.checks import check_num_classes
+from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, VALUE_KEYS, check_resolution, feasible_mask, values_at
 
 PANEL_TITLES = {"w_alpha": "W_α = σ(α·s_y − m)", "w_beta": "W_β = σ(−(β·s_y − m))",
                 "w_delta": "W_δ = exp(−(δ·s_y − m)²/2)", "w": "W = W_α + W_β + W_δ",
@@ -166,8 +167,8 @@ def static_explorer_html(reference_points: Optional[Iterable[Sequence[float]]] =
         if not lo <= value <= hi:
             raise ValueError(f"{name} must be in [{lo}, {hi}] (the slider range), got {value}")
     panels, controls = _check_names("panels", panels, PANEL_RANGES), _check_names("controls", controls, CONTROLS)
-    config = {"C": _check_classes(C), "alpha": float(alpha), "beta": float(beta), "delta": float(delta),
-              "resolution": _check_resolution(resolution), "sliders": SLIDERS, "panels": panels, "controls": controls,
+    config = {"C": check_num_classes(C), "alpha": float(alpha), "beta": float(beta), "delta": float(delta),
+              "resolution": check_resolution(resolution), "sliders": SLIDERS, "panels": panels, "controls": controls,
               "titles": PANEL_TITLES, "ranges": PANEL_RANGES, "lut": _colormap_lut(),
               "reference": reference_values(points, C), "maskReference": mask_reference(C)}
     payload = _json_for_script(config)

@@ -58,8 +58,9 @@ import torch
 from torch import Tensor
 
 from lilaw_edu.noise import image_ops
-from lilaw_edu.noise.checks import _check_generator, _check_inputs, _check_kind, _check_labels, _check_num_classes, _check_pool, _check_rate, _check_unit_range, _select
-from lilaw_edu.noise.maps import _class_map_table, asymmetric_transition_matrix, confusable_map_from_features
+from lilaw_edu._internal.checks import check_choice, check_class_indices, check_fraction, check_generator, check_num_classes
+from lilaw_edu.noise.checks import check_inputs, check_pool, check_unit_range, select_samples
+from lilaw_edu.noise.maps import asymmetric_transition_matrix, class_map_table, confusable_map_from_features
 
 LABEL_NOISE_KINDS = ("uniform", "asymmetric", "adjacent", "instance")
 INPUT_NOISE_KINDS = ("far_ood", "domain_shift", "ood_covariate", "zoom_shift", "crop_shift")
@@ -136,11 +137,11 @@ def inject_label_noise(
         keep its label (expected changed fraction ``rate * (C - 1) / C``);
         ``noisy_labels != labels`` marks those that changed.
     """
-    _check_kind(kind, LABEL_NOISE_KINDS)
-    _check_rate(rate)
-    _check_num_classes(num_classes)
-    _check_labels(labels, num_classes)
-    _check_generator(generator)
+    check_choice("kind", kind, LABEL_NOISE_KINDS)
+    check_fraction("rate", rate)
+    check_num_classes(num_classes)
+    check_class_indices("labels", labels, num_classes)
+    check_generator(generator)
     if kind == "instance" and class_map is None:
         if features is None:
             raise ValueError(
@@ -149,8 +150,8 @@ def inject_label_noise(
                 "to derive one with confusable_map_from_features; got class_map=None, features=None"
             )
         class_map = confusable_map_from_features(features, labels, num_classes)
-    table = _class_map_table(class_map, num_classes) if kind == "instance" else None
-    index, mask = _select(labels.shape[0], rate, generator, labels.device)
+    table = class_map_table(class_map, num_classes) if kind == "instance" else None
+    index, mask = select_samples(labels.shape[0], rate, generator, labels.device)
     old = labels[index].to(device=generator.device, dtype=torch.int64)
     new = _new_labels(old, kind, num_classes, generator, always_change, table)
     noisy = labels.clone()
@@ -213,10 +214,10 @@ def inject_input_noise(
     corrupted_mask : Tensor, shape (N,), bool
         True on the selected samples.
     """
-    _check_kind(kind, INPUT_NOISE_KINDS + SERIES_NOISE_KINDS)
-    _check_rate(rate)
-    _check_inputs(inputs)
-    _check_generator(generator)
+    check_choice("kind", kind, INPUT_NOISE_KINDS + SERIES_NOISE_KINDS)
+    check_fraction("rate", rate)
+    check_inputs(inputs)
+    check_generator(generator)
     if isinstance(sigma, bool) or not isinstance(sigma, Real) or not sigma >= 0 or math.isinf(sigma):
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
     is_image = inputs.ndim == 4
@@ -225,10 +226,10 @@ def inject_input_noise(
         shape = tuple(inputs.shape)
         raise ValueError(f"kind must be one of {allowed} for inputs of shape {shape}, got {kind!r}")
     if is_image:
-        _check_unit_range("inputs", inputs)
+        check_unit_range("inputs", inputs)
     if kind == "far_ood":
-        _check_pool(far_ood_pool)
-    index, mask = _select(inputs.shape[0], rate, generator, inputs.device)
+        check_pool(far_ood_pool)
+    index, mask = select_samples(inputs.shape[0], rate, generator, inputs.device)
     noisy = inputs.clone()
     if index.numel() == 0:
         return noisy, mask
@@ -274,7 +275,7 @@ def inject_noise(
     corrupted_mask : Tensor, shape (N,), bool
         All False for ``"none"``. Both returned data tensors are new.
     """
-    _check_kind(kind, NOISE_KINDS)
+    check_choice("kind", kind, NOISE_KINDS)
     for name, tensor in (("x", x), ("y", y)):
         if not isinstance(tensor, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
@@ -284,8 +285,8 @@ def inject_noise(
         y_noisy, mask = inject_label_noise(y, kind, rate, num_classes, generator=generator, **kwargs)
         return x.clone(), y_noisy, mask
     if kind == "none":
-        _check_rate(rate)
-        _check_generator(generator)
+        check_fraction("rate", rate)
+        check_generator(generator)
         return x.clone(), y.clone(), torch.zeros(y.shape[0], dtype=torch.bool, device=y.device)
     x_noisy, mask = inject_input_noise(x, kind, rate, generator=generator, **kwargs)
     return x_noisy, y.clone(), mask

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lilaw_edu.noise.checks import _check_generator, _check_labels, _check_num_classes
+from lilaw_edu._internal.checks import check_class_indices, check_generator, check_int, check_num_classes
 
 # ---------------------------------------------------------------- class maps
 @torch.no_grad()
@@ -37,8 +37,8 @@ def asymmetric_transition_matrix(num_classes: int, *, generator: torch.Generator
     Tensor, shape (C, C), float64
         Rows sum to 1; ``T[c, c] = 0``. On ``generator``'s device.
     """
-    _check_num_classes(num_classes)
-    _check_generator(generator)
+    check_num_classes(num_classes)
+    check_generator(generator)
     shape = (num_classes, num_classes)
     uniform = torch.rand(shape, generator=generator, device=generator.device, dtype=torch.float64)
     exponential = -torch.log1p(-uniform)
@@ -48,8 +48,7 @@ def asymmetric_transition_matrix(num_classes: int, *, generator: torch.Generator
 
 def _top_k_other_classes(similarity: Tensor, k: int) -> dict[int, list[int]]:
     num_classes = similarity.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < num_classes:
-        raise ValueError(f"k must be an int in [1, {num_classes - 1}], got {k!r}")
+    check_int("k", k, low=1, high=num_classes - 1)
     similarity = similarity.clone().double()
     similarity.fill_diagonal_(-math.inf)
     top = similarity.topk(k, dim=1).indices
@@ -83,8 +82,8 @@ def confusable_map_from_features(
     dict[int, list[int]]
         Class -> its k most similar other classes, most similar first.
     """
-    _check_num_classes(num_classes)
-    _check_labels(labels, num_classes)
+    check_num_classes(num_classes)
+    check_class_indices("labels", labels, num_classes)
     if not isinstance(features, Tensor) or features.shape[0] != labels.shape[0]:
         shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
         raise ValueError(f"features must be a tensor of shape (N={labels.shape[0]}, ...), got {shape}")
@@ -123,7 +122,7 @@ def confusable_map_from_confusion(confusion: Tensor, k: int = 1) -> dict[int, li
     return _top_k_other_classes(confusion, k)
 
 
-def _class_map_table(class_map: Mapping, num_classes: int) -> tuple[Tensor, Tensor]:
+def class_map_table(class_map: Mapping, num_classes: int) -> tuple[Tensor, Tensor]:
     """Check a class map and pack it as (C, L) padded table + (C,) lengths."""
     if not isinstance(class_map, Mapping):
         raise TypeError(f"class_map must be a dict class -> list of classes, got {type(class_map).__name__}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from lilaw_edu._internal.checks import check_class_indices, check_prob_rows
+
 
 # --------------------------------------------------------------------------- validation
 def _check_stack(x, name: str, targets) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,23 +21,12 @@ def _check_stack(x, name: str, targets) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _check_probs_stack(probs, targets, name: str = "probs") -> tuple[torch.Tensor, torch.Tensor]:
     p, y = _check_stack(probs, name, targets)
-    if (p < 0).any() or (p.sum(-1) - 1).abs().max() > 1e-3:
-        raise ValueError(f"{name} must be probabilities summing to 1 over the last axis "
-                         "(did you pass logits?)")
+    check_prob_rows(name, p)
     return p, y
 
 
 def _check_targets(targets, n: int, num_classes: int) -> torch.Tensor:
-    if not isinstance(targets, torch.Tensor):
-        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
-    if torch.is_floating_point(targets) or targets.dtype == torch.bool:
-        raise TypeError(f"targets must be an integer tensor, got dtype {targets.dtype}")
-    if targets.shape != (n,):
-        raise ValueError(f"targets must have shape ({n},), got {tuple(targets.shape)}")
-    if n and (targets.min() < 0 or targets.max() >= num_classes):
-        raise ValueError(f"targets must lie in [0, {num_classes - 1}], got "
-                         f"[{int(targets.min())}, {int(targets.max())}]")
-    return targets.long()
+    return check_class_indices("targets", targets, num_classes, length=n)
 
 
 # --------------------------------------------------------------------------- per-epoch kernels
