@@ -216,14 +216,21 @@ def plot_weight_maps(alpha: float = 10.0, beta: float = 2.0, delta: float = 6.0,
     return fig
 
 
-def plot_trajectories(histories: dict, x_key: str = "epoch") -> Figure:
+def plot_trajectories(histories: dict, x_key: str = "epoch", colors: Optional[dict] = None,
+                      from_zero: bool = True) -> Figure:
     """α, β, δ over training, one line per run (paper Fig. 4).
 
     Parameters
     ----------
     histories : dict
         Run label -> list of per-epoch records with keys ``x_key``, ``alpha``, ``beta``, ``delta``.
+        Labels starting with ``_`` are left out of the legend.
     x_key : str
+    colors : dict, optional
+        Run label -> matplotlib colour (default: the colour cycle).
+    from_zero : bool
+        True: every y-axis runs from 0 to at least twice the starting value, so that a curve's height
+        shows its size relative to the parameter (a 0.5 % drift looks flat); False: auto-zoom.
 
     Returns
     -------
@@ -232,9 +239,13 @@ def plot_trajectories(histories: dict, x_key: str = "epoch") -> Figure:
     fig = Figure(figsize=(10, 2.8), layout="constrained")
     for ax, name in zip(fig.subplots(1, 3), ("alpha", "beta", "delta")):
         for label, hist in histories.items():
-            ax.plot([r[x_key] for r in hist], [r[name] for r in hist], marker=".", label=label)
+            ax.plot([r[x_key] for r in hist], [r[name] for r in hist], marker=".", label=label,
+                    color=(colors or {}).get(label))
         ax.set(title={"alpha": r"$\alpha$", "beta": r"$\beta$", "delta": r"$\delta$"}[name], xlabel=x_key)
         ax.ticklabel_format(useOffset=False)
+        values = [r[name] for hist in histories.values() for r in hist]
+        if from_zero and values:
+            ax.set_ylim(0, max(2 * values[0], 1.05 * max(values)))
     fig.axes[0].legend(fontsize=8)
     return fig
 
@@ -298,4 +309,89 @@ def plot_dominant_term(alpha: float = 10.0, beta: float = 2.0, delta: float = 6.
         ax.scatter([], [], marker="s", color=col, label=lab)
     ax.legend(fontsize=6.5, loc="lower right")
     _axes_style(ax, rf"largest term, $\alpha,\beta,\delta = {alpha:g}, {beta:g}, {delta:g}$")
+    return fig
+
+
+def plot_gradient_multiplier(alpha: float = 10.0, beta: float = 2.0, delta: float = 6.0,
+                             num_classes: Optional[int] = None, resolution: int = 121) -> Figure:
+    """The label logit's gradient under LiLAW relative to plain CE, over the region: default vs detached W.
+
+    Values from :func:`lilaw_edu.explain.dynamics.gradient_multiplier` on softmax vectors built by
+    :func:`lilaw_edu.explain.region.realize_probs`; the four Table 5 predictions are marked.
+
+    Parameters
+    ----------
+    alpha, beta, delta : float
+    num_classes : int or None
+        None: the paper's region (drawn with C = 200).
+    resolution : int
+
+    Returns
+    -------
+    Figure
+    """
+    from lilaw_edu.explain.dynamics import gradient_multiplier, table5_multipliers
+    from lilaw_edu.explain.region import feasible_mask, grid_axis, realize_probs
+
+    c = MANY_CLASSES if num_classes is None else num_classes
+    s, m = np.meshgrid(grid_axis(resolution), grid_axis(resolution))
+    inside = feasible_mask(s, m, c) & (s > 0) & (s < m - 1e-9)
+    diag = np.linspace(1.0 / c, 0.995, 200)
+    rows = table5_multipliers((alpha, beta, delta))
+    fig = Figure(figsize=(8.2, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, detach, title in ((axes[0], False, r"default: $W\nabla\ell + \ell\nabla W$"),
+                              (axes[1], True, r"detached: $W\nabla\ell$")):
+        grid = np.full(s.shape, np.nan)
+        grid[inside] = gradient_multiplier(*realize_probs(s[inside], m[inside], c), alpha, beta, delta,
+                                           detach_weights=detach).numpy()
+        img = _surface_image(ax, grid, resolution, vmin=1.0, vmax=3.5, cmap="magma")
+        on_diag = gradient_multiplier(*realize_probs(diag, diag, c), alpha, beta, delta, detach_weights=detach)
+        ax.scatter(diag, diag, c=on_diag.numpy(), cmap=img.get_cmap(), norm=img.norm, s=14, lw=0, zorder=3)
+        draw_region_outline(ax, num_classes, color="0.5")
+        key = "detached" if detach else "default"
+        for r in rows:
+            ax.plot(r["s_y"], r["m"], "o", mfc="none", mec="tab:cyan", ms=7, zorder=4)
+            ax.annotate(f"{r[key]:.2f}", (r["s_y"], r["m"]), xytext=(5, -11), textcoords="offset points",
+                        fontsize=8, color="tab:cyan")
+        _axes_style(ax, title)
+    fig.colorbar(img, ax=axes, shrink=0.8, label=r"$\partial(W\ell)/\partial z_y\ /\ \partial\ell/\partial z_y$")
+    return fig
+
+
+def plot_weights_along_constant_m(alpha: float = 10.0, beta: float = 2.0, delta: float = 6.0,
+                                  maxes: Sequence[float] = (0.6, 0.8, 0.95), points: int = 300) -> Figure:
+    """W_β, W_δ and W against s_y along lines of constant m = max s (off the diagonal, s_y ≤ 1 − m).
+
+    The dotted vertical line in each colour marks s_y = m/δ, where W_δ peaks: to its left W_δ rises
+    with s_y, and mislabelled samples (s_y ≈ 0) sit there.
+
+    Parameters
+    ----------
+    alpha, beta, delta : float
+    maxes : sequence of float
+        Values of m, each in (1/2, 1).
+    points : int
+
+    Returns
+    -------
+    Figure
+    """
+    from lilaw_edu.explain.region import values_at
+
+    if not all(0.5 < mm < 1.0 for mm in maxes):
+        raise ValueError(f"maxes must lie in (0.5, 1), got {list(maxes)}")
+    fig = Figure(figsize=(10, 2.9), layout="constrained")
+    axes = fig.subplots(1, 3, sharex=True)
+    for mm, color in zip(maxes, ("tab:blue", "tab:orange", "tab:green")):
+        s = np.linspace(0.0, 1.0 - mm, points)
+        vals = values_at(s, np.full_like(s, mm), alpha, beta, delta, MANY_CLASSES)
+        for ax, key in zip(axes, ("w_beta", "w_delta", "w")):
+            ax.plot(s, vals[key], color=color, label=f"m = {mm:g}")
+            if mm / delta <= 1.0 - mm:
+                ax.axvline(mm / delta, color=color, ls=":", lw=0.9)
+    for ax, key in zip(axes, ("w_beta", "w_delta", "w")):
+        ax.set(xlabel=r"$s_y$ (label probability)", title=WEIGHT_TITLES[key] + " at fixed $m$")
+        ax.title.set_fontsize(9)
+    axes[0].legend(fontsize=8)
     return fig
