@@ -14,7 +14,8 @@ import torch
 
 from lilaw_edu.experiments import plan, presets as presets_sweep, runner as sweep
 from lilaw_edu.core.paper import RAW_TABLES, TABLE16, paper_lookup, paper_rows
-from lilaw_edu.experiments.analysis import load_results, mislabel_summary, paired, tidy, verdict
+from lilaw_edu.experiments.analysis import load_results, paired, tidy, verdict
+from lilaw_edu.experiments.summary import mislabel_summary
 from lilaw_edu.experiments.store import CorruptResultError, read_record, run_id_of
 
 REPO = Path(__file__).resolve().parents[1]

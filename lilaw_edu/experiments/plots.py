@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_vs_rate", "plot_trajectories", "plot_seed_spread", "METHOD_STYLE"]
+__all__ = ["plot_vs_rate", "trajectory_histories", "plot_run_trajectories", "plot_seed_spread", "METHOD_STYLE"]
 
 METHOD_STYLE = {"baseline": dict(color="tab:gray", marker="o"), "lilaw": dict(color="tab:blue", marker="s"),
                 "lilaw-frozen": dict(color="tab:orange", marker="^"), "baseline-frozen": dict(color="black", marker="v"),
@@ -57,8 +57,8 @@ def plot_vs_rate(df, preset: str, dataset: str, metric: str, methods=("baseline"
     return ax
 
 
-def plot_trajectories(records: list, preset: str, rows, method: str = "lilaw", axes=None):
-    """α, β, δ after every epoch, one line per seed, one colour per row (paper Fig. 4).
+def trajectory_histories(records: list, preset: str, rows, method: str = "lilaw") -> tuple:
+    """Per-epoch α, β, δ histories of ``method`` in the given rows, one per seed, one colour per row.
 
     Parameters
     ----------
@@ -66,34 +66,50 @@ def plot_trajectories(records: list, preset: str, rows, method: str = "lilaw", a
         Result records (from :func:`lilaw_edu.experiments.analysis.load_results`).
     preset : str
     rows : sequence of str
-        Row labels to draw (e.g. the 0 % and 50 % rows).
+        Row labels (e.g. the 0 % and 50 % rows).
     method : str
-    axes : three matplotlib Axes, optional
 
     Returns
     -------
-    array of three Axes
+    histories : dict
+        Label -> list of per-epoch dicts (``epoch``, ``alpha``, ``beta``, ``delta``, ...); the first
+        seed of a row is labelled by the row, the others start with ``_`` (kept out of legends).
+    colors : dict
+        Label -> colour (the same for every seed of a row).
     """
-    if axes is None:
-        axes = plt.subplots(1, 3, figsize=(11, 3))[1]
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    histories, colors = {}, {}
     for k, row in enumerate(rows):
         recs = sorted((r for r in records if r["preset"] == preset and r["row"] == row),
                       key=lambda r: r["payload"]["config"]["seed"])
         for i, rec in enumerate(recs):
             hist = rec["payload"]["result"]["methods"].get(method, {}).get("history", [])
-            epochs = [h["epoch"] for h in hist]
-            for ax, name in zip(axes, ("alpha", "beta", "delta")):
-                ax.plot(epochs, [h[name] for h in hist], color=colours[k % len(colours)], alpha=0.7,
-                        label=row if i == 0 else None)
-    for ax, name in zip(axes, ("α", "β", "δ")):
-        ax.set_xlabel("epoch")
-        ax.set_title(name)
-        if not ax.get_lines():
-            ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes)
-    if axes[0].get_lines():
-        axes[0].legend(fontsize=7)
-    return axes
+            if hist:
+                label = row if i == 0 else f"_{row} seed {rec['payload']['config']['seed']}"
+                histories[label], colors[label] = hist, cycle[k % len(cycle)]
+    return histories, colors
+
+
+def plot_run_trajectories(records: list, preset: str, rows, method: str = "lilaw"):
+    """α, β, δ after every epoch, one line per seed, one colour per row (paper Fig. 4).
+
+    Draws with :func:`lilaw_edu.explain.figures.plot_trajectories` (the book's one trajectory plot).
+
+    Returns
+    -------
+    matplotlib Figure
+
+    Raises
+    ------
+    ValueError
+        When no record of ``preset`` in ``rows`` has a history of ``method``.
+    """
+    from lilaw_edu.explain.figures import plot_trajectories
+    histories, colors = trajectory_histories(records, preset, rows, method)
+    if not histories:
+        raise ValueError(f"no {method} history in preset {preset!r} rows {list(rows)}; "
+                         f"run 'lilaw-edu sweep {preset}' first")
+    return plot_trajectories(histories, colors=colors)
 
 
 def plot_seed_spread(df, preset: str, rows, metric: str, methods=("baseline", "lilaw"), ax=None):

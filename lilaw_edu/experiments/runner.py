@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import sys
 import time
@@ -56,31 +55,18 @@ def default_work_dir() -> Path:
     return Path(os.environ.get("LILAW_SWEEP_WORK") or Path.home() / ".cache" / "lilaw_edu" / "sweep-work")
 
 
-def _git(*args) -> str:
-    import subprocess
-    try:
-        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
-                             timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def _provenance(started: str, wall: float) -> dict:
-    """Versions, git commit (and whether the tree had uncommitted changes), wall time."""
+    """Versions, hardware, git commit and dirty flag, SHA-256 of the package source, wall time."""
     import numpy
     import sklearn
     import torch
 
     from lilaw_edu import __version__
-    status = _git("status", "--porcelain", "--", str(Path(__file__).resolve().parent))
-    return {"lilaw_edu": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "sklearn": sklearn.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "git_commit": _git("rev-parse", "HEAD"), "git_dirty": None if status == "unknown" else bool(status),
-            "started": started, "wall_time_s": round(wall, 3),
-            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    from lilaw_edu._internal import provenance
+    return {"lilaw_edu": __version__, **provenance.hardware(), "numpy": numpy.__version__,
+            "sklearn": sklearn.__version__, "torch_threads": torch.get_num_threads(), **provenance.git_state(),
+            "source_sha256": provenance.source_sha256(), "started": started, "wall_time_s": round(wall, 3),
+            "finished": provenance.utc_now()}
 
 
 def execute_run(spec: RunSpec, results_dir, work_dir=None, device: str | None = None, fit_fn=None) -> dict:
@@ -91,7 +77,7 @@ def execute_run(spec: RunSpec, results_dir, work_dir=None, device: str | None = 
     dict
         ``run_id``, ``path``, ``wall_time_s``.
     """
-    from lilaw_edu.experiments.analysis import summarise_fit
+    from lilaw_edu.experiments.summary import summarise_fit
     if fit_fn is None:
         from lilaw_edu.training.fit import fit as fit_fn
     config = spec.config(device)
@@ -306,7 +292,8 @@ def _sweep_command(args) -> int:
             seeds = tuple(int(s) for s in args.seeds.split(","))
         except ValueError:
             raise ValueError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
-    summary = run_sweep(args.presets, results_dir=args.results_dir, work_dir=args.work_dir, jobs=args.jobs,
+    sweep_run = getattr(args, "sweep_fn", run_sweep)  # --executor ray binds ray_executor.run_sweep_ray
+    summary = sweep_run(args.presets, results_dir=args.results_dir, work_dir=args.work_dir, jobs=args.jobs,
                         threads=args.threads, limit=args.limit, device=args.device, seeds=seeds,
                         dry_run=args.dry_run, on_corrupt=args.on_corrupt)
     if not args.dry_run:
