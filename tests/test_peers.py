@@ -263,3 +263,63 @@ def test_confident_learning_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"cl_fold_epochs\) must be in \(0, 1\], got 0"):
         fold_epochs(10, 0)
     assert fold_epochs(30, 0.5) == 15 and fold_epochs(3, 0.1) == 1
+
+
+# ------------------------------------------------------------------ in the harness
+def test_relatives_are_methods_with_paper_defaults():
+    from lilaw_edu.training.config import TrainConfig, config_from_preset, method_overrides, resolve_methods
+
+    assert resolve_methods("baseline,lilaw,l2rw,mwnet,cleanlab") == ("baseline", "lilaw", "l2rw", "mwnet", "cleanlab")
+    assert method_overrides("cleanlab") == {"weighting": "none", "label_filter": "cleanlab"}
+    c = TrainConfig()
+    assert (c.mwnet_hidden, c.mwnet_lr, c.mwnet_wd, c.cl_folds, c.cl_filter_by) == \
+        (100, 1e-3, 1e-4, 5, "prune_by_noise_rate")
+    for field, value, message in (("cl_folds", 1, "cl_folds"), ("cl_fold_epochs", 1.5, "cl_fold_epochs must be in"),
+                                  ("mwnet_lr", 0.0, "mwnet_lr"), ("label_filter", "x", "label_filter must be one of"),
+                                  ("cl_filter_by", "x", "cl_filter_by must be one of")):
+        with pytest.raises(ValueError, match=message):
+            config_from_preset(None, **{field: value})
+
+
+@pytest.fixture(scope="module")
+def tiny_fit(tmp_path_factory):
+    from lilaw_edu.training.config import config_from_preset
+    from lilaw_edu.training.fit import fit
+
+    config = config_from_preset("cpu-ecg5000", noise="uniform", rate=0.3, max_train=64, epochs=2, batch_size=32,
+                                cl_folds=2)
+    out = tmp_path_factory.mktemp("relatives")
+    return config, out, fit(config, methods="baseline,l2rw,mwnet,cleanlab", out_dir=out, progress=False)
+
+
+def test_relatives_train_in_the_harness(tiny_fit):
+    _, _, results = tiny_fit
+    runs = results["methods"]
+    for method in ("baseline", "l2rw", "mwnet", "cleanlab"):
+        assert 0 <= runs[method]["metrics"]["test"]["top1"] <= 1
+        assert runs[method]["init_state_sha256"] == runs["baseline"]["init_state_sha256"]
+    info = runs["cleanlab"]["label_filter"]
+    assert info["kept"] + info["flagged"] == 64 and info["fold_epochs"] == 1
+    assert info["corrupted"] > 0 and info["true_positives"] <= min(info["flagged"], info["corrupted"])
+
+
+def test_mwnet_checkpoint_holds_the_weighting_net(tiny_fit):
+    import copy
+
+    from lilaw_edu.training import checkpoint as ckpt
+    from lilaw_edu.training.fit import prepare_data
+    from lilaw_edu.training.loop import build_run, initial_model
+
+    config, _, _ = tiny_fit
+    splits, noise_info = prepare_data(config)
+    init = initial_model(config, splits, noise_info.get("batch_resize")).state_dict()
+    run = build_run(config, "mwnet", splits, init, noise_info)
+    state = copy.deepcopy(run.capture(ckpt.LoopState(method="mwnet", config=run.config.to_dict())))
+    assert set(state.peer) == {"vnet", "optimizer"}
+    before = copy.deepcopy(run.reweighter.vnet.state_dict())
+    with torch.no_grad():
+        for p in run.reweighter.vnet.parameters():
+            p.add_(1.0)
+    run.restore(state)
+    for k, v in run.reweighter.vnet.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -27,7 +27,7 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "LoopSt
            "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "check_resume_config"]
 
 CHECKPOINT_FORMAT = "lilaw-edu/loop-state"
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 _FIX = "delete it to restart that method, or run without --resume"
 
 
@@ -64,6 +64,7 @@ class LoopState:
     scheduler: dict | None = None
     lilaw: dict | None = None
     recorders: dict | None = None
+    peer: dict | None = None            # a relative's weighting state (MW-Net: net + optimiser; issue 11)
     rng: dict | None = None
     result: dict | None = None
 

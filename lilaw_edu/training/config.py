@@ -28,7 +28,9 @@ SCHEDULERS = ("none", "linear", "multistep")
 FREEZE_MODES = ("none", "last2")
 BASELINE_FREEZE_MODES = ("same",) + FREEZE_MODES
 META_VAL_MODES = ("eval", "train")
-WEIGHTINGS = ("none", "lilaw")
+WEIGHTINGS = ("none", "lilaw", "l2rw", "mwnet")  # l2rw, mwnet: training/methods (issue 11)
+LABEL_FILTERS = ("none", "cleanlab")
+CL_FILTER_BY = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 LOSSES = ("ce", "focal", "gce", "sce")
 DEVICES = ("auto", "cpu", "cuda")
 SELECT_ON = ("val", "clean_val")
@@ -94,6 +96,14 @@ class TrainConfig:
     learn_meta: bool = True            # False: alpha, beta, delta stay at their initial values (no meta step)
     loss: str = "ce"                   # per-sample loss: "ce" | "focal" | "gce" | "sce"
     focal_gamma: float = 2.0           # focal-loss gamma (Table 11)
+    # ---- relatives (issue 11; lilaw_edu.training.methods; defaults from each paper)
+    label_filter: str = "none"         # "none" | "cleanlab": drop the training labels confident learning flags
+    mwnet_hidden: int = 100            # Meta-Weight-Net hidden width (Shu et al. 2019: 1-100-1 MLP)
+    mwnet_lr: float = 1e-3             # Adam learning rate of the Meta-Weight-Net (paper)
+    mwnet_wd: float = 1e-4             # its weight decay (paper)
+    cl_folds: int = 5                  # confident learning: K of the K-fold cross-fitting (cleanlab default)
+    cl_fold_epochs: float = 0.5        # fraction of `epochs` each fold's model trains (rounded up), in (0, 1]
+    cl_filter_by: str = "prune_by_noise_rate"  # cleanlab.filter.find_label_issues filter_by (its default)
     # ---- recording
     record_weights_epochs: tuple = ()  # 1-based epochs after which per-sample weights on the training set are saved
     record_scores: bool = False        # feed difficulty-score recorders (AUM, EL2N, ...) during weighting="none" runs
@@ -178,6 +188,9 @@ VARIANTS: dict = {
     "sce": dict(weighting="none", loss="sce"),                       # symmetric cross-entropy
     "baseline-frozen": dict(weighting="none", baseline_freeze="same"),  # baseline with LiLAW's freeze
     "baseline-cleanstop": dict(weighting="none", select_on="clean_val"),  # early stop on clean val labels
+    "l2rw": dict(weighting="l2rw"),                                  # Ren et al. 2018 (methods/l2rw.py)
+    "mwnet": dict(weighting="mwnet"),                                # Shu et al. 2019 (methods/mwnet.py)
+    "cleanlab": dict(weighting="none", label_filter="cleanlab"),     # Northcutt et al. 2021 (methods/confident.py)
 }
 _ABLATION = re.compile(r"^lilaw-([abd]{1,3})$")
 
@@ -228,15 +241,16 @@ _BOOL_FIELDS = ("clean_val", "val_shift", "train_on_clean_only", "pretrained", "
                 "compile", "deterministic")
 _CHOICES = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("freeze", FREEZE_MODES),
             ("baseline_freeze", BASELINE_FREEZE_MODES), ("select_by", SELECT_BY), ("select_on", SELECT_ON),
-            ("weighting", WEIGHTINGS), ("meta_val_mode", META_VAL_MODES), ("loss", LOSSES), ("device", DEVICES))
+            ("weighting", WEIGHTINGS), ("meta_val_mode", META_VAL_MODES), ("loss", LOSSES), ("device", DEVICES),
+            ("label_filter", LABEL_FILTERS), ("cl_filter_by", CL_FILTER_BY))
 # (name, minimum, None allowed)
 _INTS = (("seed", 0, False), ("epochs", 1, False), ("batch_size", 1, False), ("eval_batch_size", 1, False),
          ("val_batch_size", 1, True), ("max_train", 2, True), ("num_threads", 1, True), ("image_size", 4, True),
-         ("patience", 0, False), ("warmup_epochs", 0, False))
+         ("patience", 0, False), ("warmup_epochs", 0, False), ("mwnet_hidden", 1, False), ("cl_folds", 2, False))
 # (name, "> 0" or ">= 0" or "any"): finite real numbers
 _FLOATS = (("lr", ">0"), ("meta_lr", ">0"), ("gamma_lr", ">0"), ("weight_decay", ">=0"), ("meta_wd", ">=0"),
            ("focal_gamma", ">=0"), ("resident_max_gb", ">=0"), ("alpha", "any"), ("beta", "any"), ("delta", "any"),
-           ("rate", ">=0"), ("val_fraction", ">0"))
+           ("rate", ">=0"), ("val_fraction", ">0"), ("mwnet_lr", ">0"), ("mwnet_wd", ">=0"), ("cl_fold_epochs", ">0"))
 
 
 def _check_fields(values: dict) -> None:
@@ -341,6 +355,8 @@ def validate_config(config: TrainConfig) -> None:
             raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
     _check_epochs("milestones", c.milestones, c.epochs)
     _check_epochs("record_weights_epochs", c.record_weights_epochs, c.epochs)
+    if c.cl_fold_epochs > 1:
+        raise ValueError(f"cl_fold_epochs must be in (0, 1] (a fraction of epochs), got {c.cl_fold_epochs!r}")
     if c.select_by == "last" and c.patience > 0:
         raise ValueError(f"patience must be 0 when select_by='last' (early stopping needs a validation score), "
                          f"got patience={c.patience!r}")

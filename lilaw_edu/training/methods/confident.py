@@ -25,11 +25,12 @@ import torch
 from torch import Tensor
 
 from lilaw_edu.training import engine
+from lilaw_edu.training.config import CL_FILTER_BY
 
 __all__ = ["FILTER_BY", "fold_epochs", "cross_fit_probabilities", "find_label_issues", "detection_quality",
            "network_fit_predict"]
 
-FILTER_BY = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+FILTER_BY = CL_FILTER_BY  # cleanlab.filter.find_label_issues filter_by values
 
 
 def fold_epochs(epochs: int, fraction: float) -> int:

@@ -32,6 +32,7 @@ there in the same way (for models with recurrent layers only).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -108,6 +109,8 @@ def lookahead_context(model: nn.Module, device: torch.device):
     """
     stack = contextlib.ExitStack()
     if any(isinstance(m, nn.RNNBase) for m in model.modules()):
+        stack.enter_context(warnings.catch_warnings())  # torch warns about TF32 on oneDNN when flags change
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
         stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
         if device.type == "cuda":
             stack.enter_context(torch.backends.cudnn.flags(enabled=False))
