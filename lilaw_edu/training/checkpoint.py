@@ -133,7 +133,9 @@ def load_checkpoint(path, map_location="cpu") -> LoopState | None:
         raise CheckpointError(f"checkpoint {path} is not a regular file; {_FIX}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc) and "allowed global" not in str(exc):  # garbage, not a refused object
+            raise CheckpointError(f"checkpoint {path} is corrupted or truncated (UnpicklingError); {_FIX}") from None
         raise CheckpointError(f"checkpoint {path} holds pickled objects that a plain-data checkpoint "
                               f"never contains (refused, nothing was run); {_FIX}") from None
     except OSError as exc:

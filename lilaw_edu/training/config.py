@@ -96,6 +96,15 @@ class TrainConfig:
     learn_meta: bool = True            # False: alpha, beta, delta stay at their initial values (no meta step)
     loss: str = "ce"                   # per-sample loss: "ce" | "focal" | "gce" | "sce"
     focal_gamma: float = 2.0           # focal-loss gamma (Table 11)
+    # ---- cost of the meta step (issue 13; lilaw_edu.training.meta_schedule)
+    meta_every: int = 1                # k: a meta step after training steps k, 2k, ... of each epoch (1 = Algorithm 1)
+    meta_lr_scale_with_k: bool = False  # True: the meta step's learning rate is meta_lr * meta_every
+    meta_val_divisor: int = 1          # r: the meta step's validation batch is ceil(batch_size / r) samples
+                                       # (only when val_batch_size is None)
+    meta_fused_forward: bool = False   # one forward of [training batch; validation batch], outputs split; models
+                                       # without batch norm only; validation logits from the pre-step parameters
+    meta_cuda_stream: bool = False     # CUDA: meta step on a second stream, overlapping the next forward (CPU: no-op)
+    meta_cuda_graph: bool = False      # CUDA: validation forward + meta step replayed as a CUDA graph (CPU: no-op)
     # ---- relatives (issue 11; lilaw_edu.training.methods; defaults from each paper)
     label_filter: str = "none"         # "none" | "cleanlab": drop the training labels confident learning flags
     mwnet_hidden: int = 100            # Meta-Weight-Net hidden width (Shu et al. 2019: 1-100-1 MLP)
@@ -191,6 +200,11 @@ VARIANTS: dict = {
     "l2rw": dict(weighting="l2rw"),                                  # Ren et al. 2018 (methods/l2rw.py)
     "mwnet": dict(weighting="mwnet"),                                # Shu et al. 2019 (methods/mwnet.py)
     "cleanlab": dict(weighting="none", label_filter="cleanlab"),     # Northcutt et al. 2021 (methods/confident.py)
+    # cheaper meta steps (issue 13; training/meta_schedule.py): k = meta_every, r = meta_val_divisor, "s" = lr * k
+    "lilaw-cheap": dict(weighting="lilaw", meta_every=4, meta_val_divisor=2, meta_lr_scale_with_k=True),
+    "lilaw-k4": dict(weighting="lilaw", meta_every=4),
+    "lilaw-k4s": dict(weighting="lilaw", meta_every=4, meta_lr_scale_with_k=True),
+    "lilaw-k8s": dict(weighting="lilaw", meta_every=8, meta_lr_scale_with_k=True),
 }
 _ABLATION = re.compile(r"^lilaw-([abd]{1,3})$")
 
@@ -235,9 +249,11 @@ def resolve_methods(methods) -> tuple:
 
 
 # ------------------------------------------------------------------ validation
+FLOAT32_MAX = 3.4028234663852886e38
 MAX_SEED = 2 ** 32 - 1  # numpy's RandomState (used by the data splits) takes seeds below 2**32
 _BOOL_FIELDS = ("clean_val", "val_shift", "train_on_clean_only", "pretrained", "constraints", "detach_weights",
-                "learn_meta", "record_scores", "temperature_scaling", "augment", "amp", "channels_last",
+                "learn_meta", "meta_lr_scale_with_k", "meta_fused_forward", "meta_cuda_stream",
+                "meta_cuda_graph", "record_scores", "temperature_scaling", "augment", "amp", "channels_last",
                 "compile", "deterministic")
 _CHOICES = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("freeze", FREEZE_MODES),
             ("baseline_freeze", BASELINE_FREEZE_MODES), ("select_by", SELECT_BY), ("select_on", SELECT_ON),
@@ -246,7 +262,9 @@ _CHOICES = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("freeze", FRE
 # (name, minimum, None allowed)
 _INTS = (("seed", 0, False), ("epochs", 1, False), ("batch_size", 1, False), ("eval_batch_size", 1, False),
          ("val_batch_size", 1, True), ("max_train", 2, True), ("num_threads", 1, True), ("image_size", 4, True),
-         ("patience", 0, False), ("warmup_epochs", 0, False), ("mwnet_hidden", 1, False), ("cl_folds", 2, False))
+         ("patience", 0, False), ("warmup_epochs", 0, False),
+         ("meta_every", 1, False), ("meta_val_divisor", 1, False),
+         ("mwnet_hidden", 1, False), ("cl_folds", 2, False))
 # (name, "> 0" or ">= 0" or "any"): finite real numbers
 _FLOATS = (("lr", ">0"), ("meta_lr", ">0"), ("gamma_lr", ">0"), ("weight_decay", ">=0"), ("meta_wd", ">=0"),
            ("focal_gamma", ">=0"), ("resident_max_gb", ">=0"), ("alpha", "any"), ("beta", "any"), ("delta", "any"),
@@ -273,11 +291,13 @@ def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> No
 
 
 def _check_float(name: str, value, sign: str) -> None:
+    """Real, finite and within float32 range (parameters, learning rates and LiLAW's scalars are float32)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _type_error(name, value, "a real number")
-    finite = math.isfinite(value)
+    finite = math.isfinite(value) and abs(value) <= FLOAT32_MAX
     if not finite or (sign == ">0" and not value > 0) or (sign == ">=0" and value < 0):
         allowed = {">0": "a finite number > 0", ">=0": "a finite number >= 0", "any": "a finite number"}[sign]
+        allowed += " within float32 range (|x| <= 3.4e38)" if math.isfinite(value) and finite is False else ""
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
@@ -302,6 +322,10 @@ def _check_lilaw(c: TrainConfig) -> None:
     if not isinstance(c.active, str) or not c.active or set(c.active) - set("abd") or \
             len(set(c.active)) != len(c.active):
         raise ValueError(f"active must be a non-empty subset of 'abd' such as 'ab', got {c.active!r}")
+    if c.val_batch_size is not None and c.meta_val_divisor != 1:
+        raise ValueError(f"meta_val_divisor must be 1 when val_batch_size is set (both size the meta step's "
+                         f"validation batch), got meta_val_divisor={c.meta_val_divisor!r}, "
+                         f"val_batch_size={c.val_batch_size!r}")
 
 
 def _check_data(c: TrainConfig) -> None:

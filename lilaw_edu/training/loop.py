@@ -28,6 +28,7 @@ from lilaw_edu.training import checkpoint as ckpt
 from lilaw_edu.training import engine
 from lilaw_edu.training.checkpoint import LoopState
 from lilaw_edu.training.config import TrainConfig, method_overrides
+from lilaw_edu.training.meta_schedule import check_fusable, effective_meta_lr
 from lilaw_edu.training.methods.harness import Reweighter, filter_training_labels, make_reweighter
 
 __all__ = ["TrainingDiverged", "MethodRun", "initial_model", "effective_freeze", "build_run", "run_method"]
@@ -147,15 +148,17 @@ def build_run(config: TrainConfig, method: str, splits, init_state: dict, noise_
     model = initial_model(cfg, splits, noise_info.get("batch_resize"))
     model.load_state_dict(init_state)
     init_hash = engine.state_dict_sha256(model.state_dict())
+    if weighted and cfg.meta_fused_forward:  # refuse before training, not at the first meta step
+        check_fusable(model, cfg.meta_val_mode)
     models.apply_freeze(model, effective_freeze(cfg))
     model.to(device)
     if cfg.channels_last and device.type == "cuda" and splits.kind == "image":
         model.to(memory_format=torch.channels_last)
-    data = engine.make_batches(splits, cfg, device, noise_info.get("batch_resize"))
+    data = engine.make_batches(splits, cfg, device, noise_info.get("input_transform"))
     optimizer = _optimizer(cfg, model)
     scheduler, per_step = _scheduler(cfg, optimizer, len(data["train"]))
     lilaw = LiLAW(cfg.alpha, cfg.beta, cfg.delta, active=cfg.active, loss=cfg.loss, gamma=cfg.focal_gamma,
-                  detach_weights=cfg.detach_weights, meta_lr=cfg.meta_lr, meta_wd=cfg.meta_wd,
+                  detach_weights=cfg.detach_weights, meta_lr=effective_meta_lr(cfg), meta_wd=cfg.meta_wd,
                   constraints=cfg.constraints).to(device) if weighted else None
     gen_device = device if data["train"].resident else "cpu"
     gens = {name: engine.make_generator(cfg.seed, name, gen_device) for name in ("shuffle", "augment", "meta")}
@@ -295,7 +298,13 @@ def _start(run: MethodRun, resume: bool) -> LoopState:
         return LoopState(method=run.method, config=run.config.to_dict())
     ckpt.check_resume_config(saved.config, run.config.to_dict(), run.path)
     if saved.result is None:
-        run.restore(saved)
+        try:
+            run.restore(saved)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            raise ckpt.CheckpointError(f"checkpoint {run.path} does not fit this run ({type(exc).__name__}: "
+                                       f"{first}); delete it to restart that method, or run without "
+                                       f"--resume") from None
     return saved
 
 
