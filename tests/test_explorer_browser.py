@@ -30,7 +30,6 @@ _missing = [what for what, ok in (
      (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
 ) if not ok]
 pytestmark = pytest.mark.skipif(bool(_missing), reason="browser test needs " + ", ".join(_missing))
-PANELS = list(region.PANELS)
 
 
 def pick_probes(num_classes, resolution, count=6):
@@ -44,7 +43,12 @@ def pick_probes(num_classes, resolution, count=6):
     return sorted(set(chosen + [(d, d)]), key=lambda p: (p[1], p[0]))
 
 
-def expected_step(name, state, resolution, action=None, changed=(), unchanged=()):
+def line_end(k):
+    """Where the line m = k·s_y leaves the unit square, as (s_y, m)."""
+    return [1 / k, 1.0] if k > 1 else [1.0, k]
+
+
+def expected_step(name, state, resolution, panels, controls, action=None, changed=(), unchanged=()):
     """What lilaw_edu says the explorer must show in ``state``."""
     a, b, d, c = state["alpha"], state["beta"], state["delta"], state["C"]
     grids = region.surfaces(a, b, d, c, resolution)
@@ -52,35 +56,47 @@ def expected_step(name, state, resolution, action=None, changed=(), unchanged=()
     probes = []
     for i, j in pick_probes(c, resolution):
         vals = {k: float(v[0]) for k, v in region.values_at([axis[i]], [axis[j]], a, b, d, c).items()}
-        colors = {k: static.panel_rgb(vals[k], *region.panel_range(k, grids[k])) for k in PANELS}
+        colors = {k: static.panel_rgb(vals[k], *region.panel_range(k, grids[k])) for k in panels}
         probes.append({"i": i, "j": j, "s": float(axis[i]), "m": float(axis[j]), "values": vals,
                        "rgb": {k: rgb for k, (rgb, _) in colors.items()},
                        "rgb_ambiguous": {k: amb for k, (_, amb) in colors.items()}})
+    weights = "alpha" in controls
+    warnings = ([] if not weights else
+                (["alpha<1"] if a < 1 else []) + (["delta<beta"] if d < b else []))
     return {"name": name, "state": dict(state), "action": action, "changed": list(changed),
-            "unchanged": list(unchanged), "probes": probes,
-            "ranges": {k: list(region.panel_range(k, grids[k])) for k in PANELS},
-            "feasible_count": int(np.isfinite(grids["w"]).sum())}
+            "unchanged": list(unchanged), "probes": probes, "panels": list(panels), "controls": list(controls),
+            "ranges": {k: list(region.panel_range(k, grids[k])) for k in panels},
+            "feasible_count": int(np.isfinite(grids["w"]).sum()),
+            "lines": {p: line_end(state[p]) for p in ("alpha", "beta", "delta") if p in controls},
+            "warnings": warnings, "readout": ["w_alpha", "w_beta", "w_delta", "w", "ce", "wce"] if weights else ["ce"]}
 
 
 def expected_steps(config):
     """Slider moves (by fill and by keyboard) from an explorer's initial config, with Python's values."""
-    n = config["resolution"]
+    n, panels, controls = config["resolution"], config["panels"], config["controls"]
     state = {k: config[k] for k in ("alpha", "beta", "delta", "C")}
-    steps = [expected_step("initial", state, n, unchanged=PANELS)]
+    steps = [expected_step("initial", state, n, panels, controls, unchanged=panels)]
     others = {"alpha": ["w_beta", "w_delta"], "beta": ["w_alpha", "w_delta"], "delta": ["w_alpha", "w_beta"]}
-    targets = {"alpha": (3.7, 12.3), "beta": (0.6, 7.9), "delta": (11.3, 2.4), "C": (3, 12)}
+    # alpha = 0.6 < 1 and then delta = 2.4 < beta = 7.9 make the explorer warn; the keys move alpha back over 1.
+    targets = {"alpha": (0.6, 12.3), "beta": (7.9, 0.6), "delta": (2.4, 11.3), "C": (3, 12)}
     for param, (first, second) in targets.items():
+        if param not in controls:
+            continue
         state[param] = first if state[param] != first else second
-        own = ["w_" + param] if param != "C" else PANELS
-        steps.append(expected_step(f"{param}-fill", state, n, {"param": param, "via": "fill", "value": state[param]},
-                                   changed=own + (["wce"] if param != "C" else []), unchanged=others.get(param, [])))
+        own = ["w_" + param, "w", "wce"] if param != "C" else panels
+        steps.append(expected_step(f"{param}-fill", state, n, panels, controls,
+                                   {"param": param, "via": "fill", "value": state[param]},
+                                   changed=[k for k in own if k in panels], unchanged=others.get(param, [])))
     moves = [("alpha", "ArrowRight", 5, 0.1), ("delta", "ArrowLeft", 3, -0.1), ("beta", "ArrowRight", 2, 0.1),
              ("C", "ArrowLeft", 1, -1)]
     for param, key, count, step in moves:
+        if param not in controls:
+            continue
         state[param] = round(state[param] + count * step, 1) if param != "C" else state[param] + count * step
-        own = ["w_" + param, "wce"] if param != "C" else PANELS
-        steps.append(expected_step(f"{param}-keys", state, n, {"param": param, "via": "keys", "key": key, "count": count},
-                                   changed=own, unchanged=others.get(param, [])))
+        own = ["w_" + param, "w", "wce"] if param != "C" else panels
+        steps.append(expected_step(f"{param}-keys", state, n, panels, controls,
+                                   {"param": param, "via": "keys", "key": key, "count": count},
+                                   changed=[k for k in own if k in panels], unchanged=others.get(param, [])))
     return steps
 
 
@@ -106,13 +122,17 @@ def run_browser(page, explorer_id, config, tmp_path, context="standalone"):
 def test_static_explorers_in_headless_chromium(tmp_path):
     first = static.static_explorer_html(C=10)
     second = static.static_explorer_html(C=3, alpha=4.0, beta=1.0, delta=9.0, resolution=81)
+    third = static.static_explorer_html(C=3, panels=("ce",), controls=("C",))  # chapter 02's region widget
+    # The book's content column is about 750 px wide: the page holds the explorers in a column that narrow.
     page = tmp_path / "explorer.html"
-    page.write_text(static.standalone_page("<h1>Two explorers on one page</h1>", first, second), encoding="utf-8")
+    page.write_text(static.standalone_page('<main style="max-width: 750px"><h1>Three explorers on one page</h1>',
+                                           first, second, third, "</main>"), encoding="utf-8")
     configs = explorer_configs(page.read_text(encoding="utf-8"))
-    assert len(configs) == 2
+    assert len(configs) == 3
     for explorer_id, config in configs:
         out = run_browser(page, explorer_id, config, tmp_path)
-        assert "step C-keys" in out and out.count("✓ matches Python") == 2
+        assert "step C-keys" in out and out.count("✓ matches Python") == 3
+        assert "step layout" in out
 
 
 def book_pages():

@@ -65,14 +65,21 @@ function snapshot([root, probes, panels]) {
   return {
     state: api.state(),
     redraws: Number(root.getAttribute("data-redraws")),
-    sliderText: Object.fromEntries(["alpha", "beta", "delta", "C"].map((p) => [p, q("slider-" + p).value])),
-    outputs: Object.fromEntries(["alpha", "beta", "delta", "C"].map((p) => [p, q("value-" + p).textContent])),
+    sliderText: Object.fromEntries(["alpha", "beta", "delta", "C"].filter((p) => q("slider-" + p))
+      .map((p) => [p, q("slider-" + p).value])),
+    outputs: Object.fromEntries(["alpha", "beta", "delta", "C"].filter((p) => q("value-" + p))
+      .map((p) => [p, q("value-" + p).textContent])),
+    lines: api.lines(),
+    svgEnds: Object.fromEntries(Array.from(root.querySelectorAll("svg.lilaw-ex-lines line"))
+      .map((l) => [l.dataset.line + "@" + l.closest("[data-panel]").dataset.panel, l.dataset.end])),
+    warnings: api.warnings(),
+    warningText: q("warnings").textContent,
     ranges: Object.fromEntries(panels.map((k) => [k, [Number(q("range-" + k).dataset.vmin),
       Number(q("range-" + k).dataset.vmax)]])),
     feasibleCount,
     probes: probes.map((p) => Object.fromEntries(panels.concat(["w"]).map((k) => [k, {
       drawn: api.panelValue(k, p.i, p.j),
-      pixel: k === "w" ? null : readPixel(k, p.i, p.j),
+      pixel: panels.includes(k) ? readPixel(k, p.i, p.j) : null,
     }]))),
     resolution: n,
   };
@@ -111,6 +118,8 @@ async function checkAgainstPython(page, root, handle, step, panels, others) {
   for (const p of ["alpha", "beta", "delta", "C"]) {
     check(snap.state[p] === step.state[p], `${step.name}: state ${p} = ${snap.state[p]}, Python used ${step.state[p]}`);
   }
+  check(JSON.stringify(Object.keys(snap.sliderText)) === JSON.stringify(step.controls),
+    `${step.name}: sliders ${Object.keys(snap.sliderText)}, expected ${step.controls}`);
   if (step.action) {
     const p = step.action.param;
     check(snap.sliderText[p] === String(step.state[p]) && snap.outputs[p] === String(step.state[p]),
@@ -122,24 +131,40 @@ async function checkAgainstPython(page, root, handle, step, panels, others) {
     check(close(snap.ranges[k][0], step.ranges[k][0]) && close(snap.ranges[k][1], step.ranges[k][1]),
       `${step.name}: colour range of ${k} ${snap.ranges[k]} vs Python ${step.ranges[k]}`);
   }
-  for (const k of panels.concat(["w"])) {
+  for (const k of Array.from(new Set(panels.concat(["w"])))) {
     step.probes.forEach((p, idx) => {
       const got = snap.probes[idx][k];
       check(close(got.drawn, p.values[k]),
         `${step.name}: ${k} drawn at (s_y=${p.s}, m=${p.m}) is ${got.drawn}, lilaw_edu gives ${p.values[k]}`);
-      if (k !== "w" && p.rgb && !p.rgb_ambiguous[k]) {
+      if (got.pixel && p.rgb && !p.rgb_ambiguous[k]) {
         check(got.pixel.every((c, ch) => c === p.rgb[k][ch]),
           `${step.name}: pixel of ${k} at (${p.s}, ${p.m}) is ${got.pixel}, matplotlib paints Python's value ${p.rgb[k]}`);
       }
     });
   }
+  for (const [param, end] of Object.entries(step.lines)) {
+    check(close(snap.lines[param][0], end[0]) && close(snap.lines[param][1], end[1]),
+      `${step.name}: line m = ${param}·s_y ends at ${snap.lines[param]}, expected ${end}`);
+    for (const k of panels) {
+      const drawn = (snap.svgEnds[`${param}@${k}`] || "").split(",").map(Number);
+      check(drawn.length === 2 && close(drawn[0], end[0]) && close(drawn[1], end[1]),
+        `${step.name}: panel ${k} draws line ${param} to ${drawn}, expected ${end}`);
+    }
+  }
+  check(Object.keys(snap.lines).length === Object.keys(step.lines).length,
+    `${step.name}: lines ${Object.keys(snap.lines)} drawn, expected ${Object.keys(step.lines)}`);
+  check(JSON.stringify(snap.warnings) === JSON.stringify(step.warnings),
+    `${step.name}: warnings ${JSON.stringify(snap.warnings)}, expected ${JSON.stringify(step.warnings)}`);
+  check((snap.warningText === "") === (step.warnings.length === 0), `${step.name}: warning text "${snap.warningText}"`);
   const p = step.probes[step.probes.length - 1];
   await hover(page, root, panels[step.probes.length % panels.length], p.i, p.j, snap.resolution);
   const r = await root.evaluate(readout);
   check(close(Number(r.s), p.s) && close(Number(r.m), p.m), `${step.name}: hover readout at (${r.s}, ${r.m}), expected (${p.s}, ${p.m})`);
-  for (const k of ["w_alpha", "w_beta", "w_delta", "w", "ce", "wce"]) {
+  for (const k of step.readout) {
     check(close(Number(r[k]), p.values[k]), `${step.name}: readout ${k} = ${r[k]}, lilaw_edu gives ${p.values[k]}`);
   }
+  const shown = Object.keys(r).filter((k) => !["s", "m", "feasible"].includes(k)).sort();
+  check(JSON.stringify(shown) === JSON.stringify([...step.readout].sort()), `${step.name}: readout shows ${shown}`);
   check(r.feasible === "true", `${step.name}: readout says a feasible probe is not attainable`);
   for (const [id, n] of Object.entries(others)) {
     const now = Number(await page.locator(`[id='${id}']`).getAttribute("data-redraws"));
@@ -200,7 +225,14 @@ async function main() {
     const others = Object.fromEntries(all.filter((e) => e.id !== rootId).map((e) => [e.id, e.redraws]));
     const handle = await root.elementHandle();
     const panels = await root.evaluate((el) => Array.from(el.querySelectorAll("[data-panel]"), (f) => f.dataset.panel));
-    check(panels.length === 4, `expected 4 panels, got ${panels}`);
+    if (expected) {
+      check(JSON.stringify(panels) === JSON.stringify(expected.steps[0].panels),
+        `panels ${panels}, expected ${expected.steps[0].panels}`);
+    } else {
+      check(panels.length >= 1, "no panels");
+    }
+    await checkLayout(root);
+    console.log("ok - step layout");
 
     const steps = expected ? expected.steps : defaultSteps(await root.evaluate((el) => el.lilawExplorer.state()));
     for (const step of steps) {
@@ -227,18 +259,38 @@ async function main() {
   console.log(`${passed} passed, 0 failed`);
 }
 
+// Every panel in one row (never 3 + 1) and nothing of the explorer (readout included) cut at its right edge.
+async function checkLayout(root) {
+  const box = await root.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    const tops = Array.from(el.querySelectorAll("[data-panel]"), (f) => Math.round(f.getBoundingClientRect().top));
+    const items = Array.from(el.querySelectorAll(".lilaw-ex-readout > *, .lilaw-ex-controls > *, [data-panel]"),
+      (e) => ({ text: e.textContent.slice(0, 40), right: e.getBoundingClientRect().right }));
+    return { left: r.left, right: r.right, width: r.width, tops, items,
+      overflow: el.scrollWidth - el.clientWidth, panelWidth: el.querySelector("[data-panel]").getBoundingClientRect().width };
+  });
+  check(new Set(box.tops).size === 1, `panels wrap onto ${new Set(box.tops).size} rows (tops ${box.tops})`);
+  check(box.overflow <= 1, `explorer content overflows its box by ${box.overflow} px`);
+  for (const it of box.items) {
+    check(it.right <= box.right + 1, `"${it.text}" ends at ${it.right} px, beyond the explorer's right edge ${box.right}`);
+  }
+  check(box.panelWidth >= 100, `panels only ${box.panelWidth} px wide`);
+  console.log(`ok - layout: ${box.tops.length} panels in one row, ${Math.round(box.panelWidth)} px each, ` +
+    `explorer ${Math.round(box.width)} px wide`);
+}
+
 function defaultSteps(state) {
   // Without Python's numbers: move each slider one notch away from its end and check the drawing changes.
   const key = (p, max) => (state[p] >= max ? "ArrowLeft" : "ArrowRight");
   return [
     { name: "alpha", action: { param: "alpha", via: "keys", key: key("alpha", 20), count: 3 },
-      changed: ["w_alpha", "wce"], unchanged: ["w_beta", "w_delta"] },
+      changed: ["w_alpha", "w", "wce"], unchanged: ["w_beta", "w_delta"] },
     { name: "beta", action: { param: "beta", via: "keys", key: key("beta", 10), count: 3 },
-      changed: ["w_beta", "wce"], unchanged: ["w_alpha", "w_delta"] },
+      changed: ["w_beta", "w", "wce"], unchanged: ["w_alpha", "w_delta"] },
     { name: "delta", action: { param: "delta", via: "keys", key: key("delta", 15), count: 3 },
-      changed: ["w_delta", "wce"], unchanged: ["w_alpha", "w_beta"] },
+      changed: ["w_delta", "w", "wce"], unchanged: ["w_alpha", "w_beta"] },
     { name: "C", action: { param: "C", via: "keys", key: state.C > 2 ? "ArrowLeft" : "ArrowRight", count: 1 },
-      changed: ["w_alpha", "w_beta", "w_delta", "wce"] },
+      changed: ["w_alpha", "w_beta", "w_delta", "w", "wce"] },
   ];
 }
 
