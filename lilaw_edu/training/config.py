@@ -18,10 +18,10 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = [
-    "TrainConfig", "PRESETS", "METHODS", "VARIANTS", "RUNTIME_FIELDS", "SELECT_BY", "config_from_preset",
-    "method_overrides", "validate_config", "resolve_methods",
-]
+from lilaw_edu._internal.checks import check_choice, check_fraction, check_int
+
+__all__ = ["TrainConfig", "PRESETS", "METHODS", "VARIANTS", "RUNTIME_FIELDS", "SELECT_BY", "config_from_preset",
+           "method_overrides", "validate_config", "resolve_methods"]
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = ("none", "linear", "multistep")
@@ -97,7 +97,7 @@ class TrainConfig:
     loss: str = "ce"                   # per-sample loss: "ce" | "focal" | "gce" | "sce"
     focal_gamma: float = 2.0           # focal-loss gamma (Table 11)
     # ---- cost of the meta step (issue 13; lilaw_edu.training.meta_schedule)
-    meta_every: int = 1                # k: a meta step after training steps k, 2k, ... of each epoch (1 = Algorithm 1)
+    meta_every: int = 1                # k: a meta step after training steps k, 2k, ... of the run (1 = Algorithm 1)
     meta_lr_scale_with_k: bool = False  # True: the meta step's learning rate is meta_lr * meta_every
     meta_val_divisor: int = 1          # r: the meta step's validation batch is ceil(batch_size / r) samples
                                        # (only when val_batch_size is None)
@@ -141,7 +141,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        """Inverse of :meth:`to_dict` (lists become tuples), validated; unknown keys raise ``ValueError``."""
         _check_fields(data)
         values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
         config = cls(**values)
@@ -268,7 +268,7 @@ _INTS = (("seed", 0, False), ("epochs", 1, False), ("batch_size", 1, False), ("e
 # (name, "> 0" or ">= 0" or "any"): finite real numbers
 _FLOATS = (("lr", ">0"), ("meta_lr", ">0"), ("gamma_lr", ">0"), ("weight_decay", ">=0"), ("meta_wd", ">=0"),
            ("focal_gamma", ">=0"), ("resident_max_gb", ">=0"), ("alpha", "any"), ("beta", "any"), ("delta", "any"),
-           ("rate", ">=0"), ("val_fraction", ">0"), ("mwnet_lr", ">0"), ("mwnet_wd", ">=0"), ("cl_fold_epochs", ">0"))
+           ("mwnet_lr", ">0"), ("mwnet_wd", ">=0"), ("cl_fold_epochs", ">0"))
 
 
 def _check_fields(values: dict) -> None:
@@ -280,14 +280,6 @@ def _check_fields(values: dict) -> None:
 
 def _type_error(name: str, value, what: str) -> TypeError:
     return TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
-
-
-def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(name, value, f"an integer >= {minimum}")
-    if value < minimum or (maximum is not None and value > maximum):
-        allowed = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
 
 
 def _check_float(name: str, value, sign: str) -> None:
@@ -330,23 +322,16 @@ def _check_lilaw(c: TrainConfig) -> None:
 
 def _check_data(c: TrainConfig) -> None:
     from lilaw_edu.datasets.registry import DATASET_NAMES
+    from lilaw_edu.models import MODEL_NAMES
     from lilaw_edu.noise.inject import NOISE_KINDS
 
-    if not isinstance(c.dataset, str) or c.dataset not in DATASET_NAMES:
-        raise ValueError(f"dataset must be one of {list(DATASET_NAMES)}, got {c.dataset!r}")
-    if not isinstance(c.noise, str) or c.noise not in NOISE_KINDS:
-        raise ValueError(f"noise must be one of {list(NOISE_KINDS)}, got {c.noise!r}")
-    if c.rate > 1:
-        raise ValueError(f"rate must be in [0, 1], got {c.rate!r}")
+    for name, allowed in (("dataset", DATASET_NAMES), ("noise", NOISE_KINDS), ("model", ("auto",) + MODEL_NAMES)):
+        check_choice(name, getattr(c, name), allowed)
     if c.noise == "none" and c.rate > 0:
         raise ValueError(f"rate must be 0 when noise='none' (rate {c.rate!r} would train on clean labels); "
                          f"choose a noise kind from {list(NOISE_KINDS[1:])}")
-    if c.val_fraction >= 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {c.val_fraction!r}")
     if c.data_dir is not None and (not isinstance(c.data_dir, str) or not c.data_dir):
         raise _type_error("data_dir", c.data_dir, "None or a non-empty path string")
-    if not isinstance(c.model, str) or not c.model:
-        raise _type_error("model", c.model, "'auto' or a model name")
     if c.train_on_clean_only and c.noise == "none":
         raise ValueError("train_on_clean_only needs a noise kind (noise='none' leaves nothing to drop)")
 
@@ -370,13 +355,13 @@ def validate_config(config: TrainConfig) -> None:
     for name, minimum, optional in _INTS:
         value = getattr(c, name)
         if not (optional and value is None):
-            _check_int(name, value, minimum, MAX_SEED if name == "seed" else None)
+            check_int(name, value, low=minimum, high=MAX_SEED if name == "seed" else None)
     for name, sign in _FLOATS:
         _check_float(name, getattr(c, name), sign)
     for name, allowed in _CHOICES:
-        value = getattr(c, name)
-        if not isinstance(value, str) or value not in allowed:
-            raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+        check_choice(name, getattr(c, name), allowed)
+    check_fraction("rate", c.rate)
+    check_fraction("val_fraction", c.val_fraction, open_interval=True)
     _check_epochs("milestones", c.milestones, c.epochs)
     _check_epochs("record_weights_epochs", c.record_weights_epochs, c.epochs)
     if c.cl_fold_epochs > 1:
@@ -412,8 +397,4 @@ def config_from_preset(name: str | None = None, **overrides) -> TrainConfig:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
     values = dict(PRESETS[name]) if name is not None else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    _check_fields(values)
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
-    config = TrainConfig(**values)
-    validate_config(config)
-    return config
+    return TrainConfig.from_dict(values)
