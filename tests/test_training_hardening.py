@@ -281,3 +281,15 @@ def test_output_folder_is_checked_before_training(tmp_path, setup, pattern):
 def test_empty_output_folder_name_is_refused():
     with pytest.raises(ValueError, match="out_dir must name a folder"):
         fit(tiny(), ("baseline",), out_dir="", progress=False)
+
+
+def test_resume_with_score_recorders_goes_through_plain_state_dicts(tmp_path):
+    config = tiny(epochs=3, record_scores=True, record_weights_epochs=(3,))
+    straight = fit(config, ("baseline",), progress=False)["methods"]["baseline"]
+    with pytest.raises(Killed):
+        fit(config, ("baseline",), out_dir=tmp_path, progress=False, callback=kill_at("baseline", 2))
+    saved = ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path, "baseline"))   # weights_only=True
+    assert sorted(saved.recorders) == ["aum", "data_iq", "datamaps", "el2n", "forgetting", "grand"]
+    assert all(isinstance(v, torch.Tensor) for v in saved.recorders["aum"]["_sums"].values())
+    resumed = fit(config, ("baseline",), out_dir=tmp_path, resume=True, progress=False)["methods"]["baseline"]
+    assert resumed["scores"] == straight["scores"] and resumed["metrics"] == straight["metrics"]
