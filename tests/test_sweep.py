@@ -108,7 +108,7 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="on_corrupt"):
         sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, on_corrupt="ignore")
     with pytest.raises(ValueError, match="fit_fn"):
-        sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, jobs=2, fit_fn=FakeFit())
+        sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, jobs=2, allow_dirty=True, fit_fn=FakeFit())
 
 
 # ------------------------------------------------------------------ resume
@@ -117,13 +117,13 @@ def test_kill_then_resume_neither_reruns_nor_duplicates(tmp_path):
     specs = plan.expand_preset(preset)
     killed = FakeFit(fail_after=3)
     with pytest.raises(KeyboardInterrupt):
-        sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=killed, progress=False, log=lambda m: None)
+        sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=killed, progress=False, log=lambda m: None)
     first = _files(tmp_path, preset)
     assert [p.stem for p in first] == sorted(s.run_id for s in specs[:3])
     before = {p: p.read_bytes() for p in first}
     (tmp_path / preset / ".stray.json.tmp-999999").write_text('{"half": ')  # a write cut off by a kill
     resumed = FakeFit()
-    summary = sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=resumed, progress=False, log=lambda m: None)
+    summary = sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=resumed, progress=False, log=lambda m: None)
     assert summary["done_before"] == 3 and summary["ran"] == len(specs) - 3
     ran_keys = [(c[0], c[3]["train_on_clean_only"], c[2]) for c in resumed.calls]
     expected = [(s.seed, dict(s.overrides).get("train_on_clean_only", False), s.methods) for s in specs[3:]]
@@ -132,16 +132,16 @@ def test_kill_then_resume_neither_reruns_nor_duplicates(tmp_path):
     assert sorted(p.stem for p in files) == sorted(s.run_id for s in specs)
     assert all(before[p] == p.read_bytes() for p in first)  # finished files untouched
     again = FakeFit()
-    summary = sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=again, progress=False, log=lambda m: None)
+    summary = sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=again, progress=False, log=lambda m: None)
     assert again.calls == [] and summary["ran"] == 0 and summary["done_before"] == len(specs)
 
 
 def test_limit_and_reuse_across_presets(tmp_path):
     fake = FakeFit()
-    sweep.run_sweep(["cpu-table14"], results_dir=tmp_path, fit_fn=fake, limit=4, progress=False, log=lambda m: None)
+    sweep.run_sweep(["cpu-table14"], results_dir=tmp_path, allow_dirty=True, fit_fn=fake, limit=4, progress=False, log=lambda m: None)
     assert len(fake.calls) == 4 and len(_files(tmp_path, "cpu-table14")) == 4
     fake2 = FakeFit()
-    summary = sweep.run_sweep(["cpu-table8"], results_dir=tmp_path, fit_fn=fake2, progress=False, log=lambda m: None)
+    summary = sweep.run_sweep(["cpu-table8"], results_dir=tmp_path, allow_dirty=True, fit_fn=fake2, progress=False, log=lambda m: None)
     assert summary["reused"] == 4 and len(fake2.calls) == len(plan.expand_preset("cpu-table8")) - 4
     for path in _files(tmp_path, "cpu-table8"):
         record = read_record(path)
@@ -162,7 +162,7 @@ def _corrupt_three(folder: Path) -> list:
 
 def test_corrupted_files_detected_reported_and_rerun(tmp_path):
     preset = "cpu-table9"
-    sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=FakeFit(), progress=False, log=lambda m: None)
+    sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=FakeFit(), progress=False, log=lambda m: None)
     bad = _corrupt_three(tmp_path / preset)
     reasons = ["not valid JSON", "SHA-256", "schema"]
     for path, why in zip(bad, reasons):
@@ -174,10 +174,10 @@ def test_corrupted_files_detected_reported_and_rerun(tmp_path):
     records, problems = load_results(tmp_path, preset)
     assert len(records) == len(planned["specs"]) - 3 and len(problems) == 3
     with pytest.raises(CorruptResultError, match="on-corrupt rerun"):
-        sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=FakeFit(), on_corrupt="error", progress=False,
+        sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=FakeFit(), on_corrupt="error", progress=False,
                         log=lambda m: None)
     log, fake = [], FakeFit()
-    summary = sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=fake, progress=False, log=log.append)
+    summary = sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=fake, progress=False, log=log.append)
     assert len(fake.calls) == 3 and summary["ran"] == 3 and len(summary["corrupt"]) == 3
     assert sum("REPORT" in line for line in log) >= 3
     assert all(p.with_name(p.name + ".corrupt").exists() for p in bad)
@@ -188,7 +188,7 @@ def test_corrupted_files_detected_reported_and_rerun(tmp_path):
 
 def test_renamed_file_id_mismatch_detected(tmp_path):
     preset = "cpu-table9"
-    sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=FakeFit(), limit=1, progress=False, log=lambda m: None)
+    sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=FakeFit(), limit=1, progress=False, log=lambda m: None)
     (path,) = _files(tmp_path, preset)
     moved = path.with_name("0123456789abcdef.json")
     path.rename(moved)
@@ -213,7 +213,7 @@ def test_mislabel_summary_orientation():
 
 
 def test_paired_and_verdict(tmp_path):
-    sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, fit_fn=FakeFit(), progress=False, log=lambda m: None)
+    sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, allow_dirty=True, fit_fn=FakeFit(), progress=False, log=lambda m: None)
     records, _ = load_results(tmp_path, "cpu-table9")
     df = tidy(records)
     diff = paired(df, "digits/uniform-0.5/clean-val", "lilaw", "baseline", "top1")
@@ -253,7 +253,7 @@ def test_real_fit_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setitem(presets_sweep.SWEEP_PRESETS, "test-tiny",
                         dict(description="tiny", tables=("16",), rows=[tiny]))
     torch.set_num_threads(1)
-    summary = sweep.run_sweep(["test-tiny"], results_dir=tmp_path, work_dir=tmp_path / "work", progress=False,
+    summary = sweep.run_sweep(["test-tiny"], results_dir=tmp_path, work_dir=tmp_path / "work", allow_dirty=True, progress=False,
                               log=lambda m: None)
     assert summary["ran"] == 1 and not summary["failed"]
     (path,) = _files(tmp_path, "test-tiny")
@@ -271,7 +271,7 @@ def test_superseded_runs_are_not_mixed_in(tmp_path):
     """A file from an older config of the same row and seed (another run id) is shadowed by the newer one."""
     from lilaw_edu.experiments.store import RunSpec, make_record, write_record
     preset = "cpu-table9"
-    sweep.run_sweep([preset], results_dir=tmp_path, fit_fn=FakeFit(), limit=1, progress=False, log=lambda m: None)
+    sweep.run_sweep([preset], results_dir=tmp_path, allow_dirty=True, fit_fn=FakeFit(), limit=1, progress=False, log=lambda m: None)
     (path,) = _files(tmp_path, preset)
     payload = read_record(path)["payload"]
     old = json.loads(json.dumps(payload))
@@ -288,7 +288,7 @@ def test_superseded_runs_are_not_mixed_in(tmp_path):
 
 def test_compare_table_and_findings(tmp_path):
     from lilaw_edu.experiments.analysis import compare, findings, load_tidy
-    sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, fit_fn=FakeFit(), progress=False, log=lambda m: None)
+    sweep.run_sweep(["cpu-table9"], results_dir=tmp_path, allow_dirty=True, fit_fn=FakeFit(), progress=False, log=lambda m: None)
     df, records, problems = load_tidy(tmp_path, ["cpu-table9", "paper-table9"])
     rows = [dict(label="clean val", table="9", metric="top1", paper=dict(rate=0.5, setting="clean_val"),
                  cpu=("cpu-table9", "digits/uniform-0.5/clean-val"), gpu=("paper-table9", "x")),
@@ -321,7 +321,7 @@ def test_unresumable_checkpoint_restarts_run_once(tmp_path):
     (work / spec.preset / spec.run_id).mkdir(parents=True)
     (work / spec.preset / spec.run_id / "old.pt").write_bytes(b"x")
     fake = Refuses()
-    summary = sweep.run_sweep(["cpu-table9"], results_dir=tmp_path / "res", work_dir=work, fit_fn=fake, limit=1,
+    summary = sweep.run_sweep(["cpu-table9"], results_dir=tmp_path / "res", work_dir=work, allow_dirty=True, fit_fn=fake, limit=1,
                               progress=False, log=lambda m: None)
     assert summary["ran"] == 1 and not summary["failed"] and len(fake.calls) == 1
     record = read_record(tmp_path / "res" / "cpu-table9" / f"{spec.run_id}.json")
