@@ -365,3 +365,34 @@ def expected_changed_fraction(rate: float, num_classes: int) -> float:
     check_fraction("rate", rate)
     check_num_classes(num_classes)
     return rate * (num_classes - 1) / num_classes
+
+
+def observed_weight_ranges(classes=(2, 3, 10, 100), settings=((10.0, 2.0, 6.0), (9.0, 3.0, 7.0)),
+                           n: int = 100_000, seed: int = 10) -> list[dict]:
+    """Observed min and max of W_α, W_β, W_δ on random softmax vectors, beside the printed bounds.
+
+    Parameters
+    ----------
+    classes : sequence of int
+    settings : sequence of (alpha, beta, delta)
+    n : int
+        Random softmax vectors per C (:func:`sample_probs`, generator seeded ``seed + C``).
+    seed : int
+
+    Returns
+    -------
+    list of dict
+        Keys ``C``, ``setting`` and, for ``w`` in w_alpha, w_beta, w_delta, ``{w}_min``, ``{w}_max``,
+        ``{w}_lo``, ``{w}_hi`` (the bounds of :func:`paper_bounds`).
+    """
+    rows = []
+    for c in classes:
+        probs, targets = sample_probs(n, c, generator=torch.Generator().manual_seed(seed + c))
+        for setting in settings:
+            bounds = paper_bounds(setting[0], setting[1])
+            row = {"C": c, "setting": "%g, %g, %g" % tuple(setting)}
+            for key, w in zip(("w_alpha", "w_beta", "w_delta"), weight_components(probs, targets, *setting)):
+                row.update({f"{key}_min": float(w.min()), f"{key}_max": float(w.max()),
+                            f"{key}_lo": bounds[key][0], f"{key}_hi": bounds[key][1]})
+            rows.append(row)
+    return rows
