@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from lilaw_edu.core.weighting import plain_loss
 from lilaw_edu.training.meta_schedule import MetaSchedule, draw_val_batch, fused_forward, meta_val_batch_size
-from lilaw_edu.datasets.core import resize_images
+from lilaw_edu.datasets.inputs import stored_nbytes
 
 __all__ = [
     "resolve_device", "child_seed", "make_generator", "state_dict_sha256", "autocast",
@@ -141,16 +141,17 @@ class Batches:
         return self.transform(x), self.y[idx].to(self.device, non_blocking=True)
 
 
-def make_batches(splits, config, device: torch.device, batch_resize: int | None = None) -> dict:
+def make_batches(splits, config, device: torch.device, transform=None) -> dict:
     """``train``, ``train_eval``, ``val`` and ``test`` :class:`Batches` of ``splits``.
 
     Data stay on the device when all splits fit in ``config.resident_max_gb`` (one device
-    copy shared by all views), else they are fed from host memory. ``batch_resize``
-    resizes every batch on the device.
+    copy shared by all views, counted in stored bytes: uint8 images take a quarter of
+    float32), else they are fed from host memory. ``transform`` (e.g. the
+    :class:`~lilaw_edu.datasets.inputs.InputTransform` of a streamed data set) turns every
+    stored batch into the model input on the device.
     """
-    total = sum(getattr(splits, f"x_{s}").numel() * 4 for s in ("train", "val", "test"))
+    total = stored_nbytes(splits.x_train, splits.x_val, splits.x_test)
     resident = total <= config.resident_max_gb * (1 << 30)
-    transform = (lambda x: resize_images(x, batch_resize)) if batch_resize else None
     place = (lambda t: t.to(device)) if resident else (lambda t: t)
     x_tr, y_tr = place(splits.x_train), place(splits.y_train)
     make = lambda x, y, bs: Batches(x, y, bs, device, resident, transform)  # noqa: E731
