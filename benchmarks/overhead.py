@@ -39,7 +39,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from benchmarks.memory import measure_peak_memory  # noqa: E402
 from benchmarks.report import check_goals, device_label, format_table, machine_details, write_json  # noqa: E402
-from benchmarks.variants import VARIANTS, VariantRunner  # noqa: E402
+from benchmarks.variants import PEER_VARIANTS, VARIANTS, VariantRunner  # noqa: E402
 from benchmarks.workloads import SIZES, WORKLOAD_NAMES, init_state, load_workload  # noqa: E402
 
 EXIT_OK, EXIT_CRASH, EXIT_BAD_ARGS, EXIT_GOAL_MISSED = 0, 1, 2, 3
@@ -65,11 +65,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workloads", default=",".join(WORKLOAD_NAMES),
                         help=f"comma list from {','.join(WORKLOAD_NAMES)} (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--peers", action="store_true",
+                        help=f"also time LiLAW's relatives ({', '.join(PEER_VARIANTS)}; issue 11) in the same rounds")
     args = parser.parse_args(argv)
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     bad = [w for w in args.workloads if w not in WORKLOAD_NAMES]
     if bad or not args.workloads:
         parser.error(f"--workloads must be a non-empty comma list from {WORKLOAD_NAMES}, got {bad or 'nothing'}")
+    args.variants = VARIANTS + (PEER_VARIANTS if args.peers else ())
     args.repeats = args.repeats if args.repeats is not None else (1 if args.quick else 7)
     args.memory_epochs = args.memory_epochs if args.memory_epochs is not None else (1 if args.quick else 2)
     for name in ("repeats", "memory_epochs"):
@@ -118,16 +121,16 @@ def bench_workload(name: str, args, device: torch.device, bar) -> dict:
     bar.set_description(name)
     workload = load_workload(name, "quick" if args.quick else "full", seed=args.seed, synthetic=args.synthetic)
     state = init_state(workload, args.seed)
-    runners = {v: VariantRunner(v, workload, state, device, seed=args.seed) for v in VARIANTS}
+    runners = {v: VariantRunner(v, workload, state, device, seed=args.seed) for v in args.variants}
     steps = len(runners["baseline"].train)
     params = sum(p.numel() for p in runners["baseline"].model.parameters())
     times, cpu_times = time_interleaved(runners, args.repeats, bar)
     del runners
-    epoch_seconds = {v: summarize(times[v]) for v in VARIANTS}
-    cpu_seconds = {v: summarize(cpu_times[v]) for v in VARIANTS}
+    epoch_seconds = {v: summarize(times[v]) for v in args.variants}
+    cpu_seconds = {v: summarize(cpu_times[v]) for v in args.variants}
     base, cpu_base = epoch_seconds["baseline"]["median"], cpu_seconds["baseline"]["median"]
     memory = {}
-    for v in VARIANTS:
+    for v in args.variants:
         bar.set_postfix_str(f"memory {v}")
         memory[v] = measure_peak_memory(workload, state, v, device, epochs=args.memory_epochs,
                                         threads=torch.get_num_threads(), seed=args.seed)
@@ -137,11 +140,12 @@ def bench_workload(name: str, args, device: torch.device, bar) -> dict:
             "data_notes": workload.notes, "n_train": len(workload.y_train), "n_val": len(workload.y_val),
             "batch_size": workload.batch_size, "val_batch_size": workload.batch_size, "steps_per_epoch": steps,
             "parameters": params, "epoch_seconds": epoch_seconds,
-            "ratios": {v: epoch_seconds[v]["median"] / base for v in VARIANTS if v != "baseline"},
+            "ratios": {v: epoch_seconds[v]["median"] / base for v in args.variants if v != "baseline"},
             "cpu_seconds": cpu_seconds,
-            "cpu_ratios": {v: cpu_seconds[v]["median"] / cpu_base for v in VARIANTS if v != "baseline"},
+            "cpu_ratios": {v: cpu_seconds[v]["median"] / cpu_base for v in args.variants if v != "baseline"},
             "memory_metric": metric, "memory": memory,
-            "memory_ratios": {v: memory[v][metric] / memory["baseline"][metric] for v in VARIANTS if v != "baseline"}}
+            "memory_ratios": {v: memory[v][metric] / memory["baseline"][metric]
+                              for v in args.variants if v != "baseline"}}
 
 
 def bench_loader(args, device: torch.device, bar) -> dict:
@@ -190,11 +194,11 @@ def main(argv=None) -> int:
     results = {"schema": 1, "benchmark": "benchmarks/overhead.py (issue 6)", "quick": args.quick,
                "device": device_label(device), "machine": machine_details(device, REPO),
                "settings": {"repeats": args.repeats, "memory_epochs": args.memory_epochs, "seed": args.seed,
-                            "variants": list(VARIANTS), "timing": "median epoch wall time after 1 warm-up epoch, "
+                            "variants": list(args.variants), "timing": "median epoch wall time after 1 warm-up epoch, "
                             "variants interleaved round-robin (rotating order) in one process; cpu_seconds: "
                             "time.process_time of the same epochs (all threads; informative, no goal)"},
                "workloads": {}}
-    per_round = len(VARIANTS) * (1 + args.repeats) + len(VARIANTS)
+    per_round = len(args.variants) * (1 + args.repeats) + len(args.variants)
     total = len(args.workloads) * per_round + 2 * (1 + args.repeats) + 3 * (1 + args.repeats)
     with tqdm(total=total, unit="epoch", dynamic_ncols=True, file=sys.stderr) as bar:
         for name in args.workloads:

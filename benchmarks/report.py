@@ -81,6 +81,12 @@ def format_table(results: dict) -> str:
     lines += ["", "process CPU time ratios (same epochs; less sensitive to other load, no goal): " + "; ".join(
         f"{name} 2/1 {w['cpu_ratios']['lilaw']:.3f}, 3/1 {w['cpu_ratios']['paper_literal']:.3f}, "
         f"4/1 {w['cpu_ratios']['limit']:.3f}" for name, w in results["workloads"].items())]
+    peers = [v for v in ("l2rw", "mwnet", "cleanlab") if v in results["settings"]["variants"]]
+    if peers:  # issue 11
+        lines += ["", "relatives (epoch time / baseline, process CPU time / baseline, peak memory / baseline; no goal):"]
+        lines += [f"  {name}: " + "; ".join(
+            f"{v} {w['ratios'][v]:.2f}x time, {w['cpu_ratios'][v]:.2f}x CPU, {w['memory_ratios'][v]:.3f}x memory"
+            for v in peers) for name, w in results["workloads"].items()]
     lo = results["loader"]
     lines += ["", f"input path ({lo['workload']}, N={lo['n_train']}, baseline step): resident "
                   f"{lo['resident_samples_per_s']:.0f} samples/s, DataLoader {lo['dataloader_samples_per_s']:.0f} "

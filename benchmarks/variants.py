@@ -26,13 +26,21 @@ from lilaw_edu.training import engine
 from lilaw_edu.training.config import config_from_preset
 from lilaw_edu.core.losses import per_sample_loss
 from lilaw_edu.core.weighting import LiLAW, lilaw_weights
+from lilaw_edu.training.methods.harness import Reweighter
 
 from .workloads import Workload, build_workload_model
 
-__all__ = ["VARIANTS", "LOADERS", "ForwardOnlyMeta", "PaperLiteralMetaStep", "paper_literal_meta_step",
+__all__ = ["VARIANTS", "PEER_VARIANTS", "LOADERS", "ForwardOnlyMeta", "PaperLiteralMetaStep", "paper_literal_meta_step",
            "StandardLoader", "VariantRunner", "synchronize"]
 
 VARIANTS = ("baseline", "lilaw", "paper_literal", "limit")
+# LiLAW's relatives (issue 11, ``--peers``): L2RW and MW-Net run their package step
+# (lilaw_edu.training.methods.harness.Reweighter) inside train_one_epoch; "cleanlab" is the
+# baseline epoch plus its amortised cross-fitting: K folds x ceil(f E) epochs on (K-1)/K of the
+# data is f (K-1) full-data epochs per training epoch (f = cl_fold_epochs = 0.5, K = cl_folds = 5:
+# 2 extra epochs of a fold model), the retraining counted on the full set (an upper bound; it
+# trains on the unflagged samples only). cleanlab's find_label_issues itself (milliseconds) is not timed.
+PEER_VARIANTS = ("l2rw", "mwnet", "cleanlab")
 # lilaw_weights' input check calls float() on probabilities that carry a graph in variant 3.
 warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
 LOADERS = ("resident", "dataloader")
@@ -183,8 +191,8 @@ class VariantRunner:
 
     def __init__(self, variant: str, workload: Workload, init_state: dict, device: torch.device, *,
                  loader: str = "resident", seed: int = 0):
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if variant not in VARIANTS + PEER_VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS + PEER_VARIANTS}, got {variant!r}")
         if loader not in LOADERS:
             raise ValueError(f"loader must be one of {LOADERS}, got {loader!r}")
         self.variant, self.device = variant, device
@@ -208,6 +216,14 @@ class VariantRunner:
         if variant == "paper_literal":
             self.hook = PaperLiteralMetaStep(self.model, self.lilaw, self.val, bs, self.generators["meta"],
                                              device=device, amp=self.config.amp)
+        self.reweighter = Reweighter(variant, self.config, device) if variant in ("l2rw", "mwnet") else None
+        self.fold_model = self.fold_optimizer = None
+        self.fold_epochs = round(self.config.cl_fold_epochs * (self.config.cl_folds - 1))
+        if variant == "cleanlab":
+            self.fold_model = build_workload_model(workload)
+            self.fold_model.load_state_dict(init_state)
+            self.fold_model.to(device)
+            self.fold_optimizer = torch.optim.Adam(self.fold_model.parameters(), lr=self.config.lr)
         self.n_train = int(workload.y_train.shape[0])
 
     def run_epoch(self) -> tuple[float, float]:
@@ -223,7 +239,12 @@ class VariantRunner:
         synchronize(self.device)
         start, cpu_start = time.perf_counter(), time.process_time()
         engine.train_one_epoch(self.model, self.optimizer, self.train, lilaw=self.lilaw, weighted=weighted,
-                               meta=meta, val=self.val if meta else None, generators=self.generators,
-                               config=self.config, device=self.device, step_scheduler=self.hook)
+                               meta=meta, val=self.val if meta or self.reweighter else None,
+                               generators=self.generators, config=self.config, device=self.device,
+                               step_scheduler=self.hook, reweighter=self.reweighter)
+        for _ in range(self.fold_epochs if self.fold_model is not None else 0):  # cleanlab's cross-fitting share
+            engine.train_one_epoch(self.fold_model, self.fold_optimizer, self.train, lilaw=None, weighted=False,
+                                   meta=False, val=None, generators=self.generators, config=self.config,
+                                   device=self.device)
         synchronize(self.device)
         return time.perf_counter() - start, time.process_time() - cpu_start

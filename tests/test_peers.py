@@ -323,3 +323,22 @@ def test_mwnet_checkpoint_holds_the_weighting_net(tiny_fit):
     run.restore(state)
     for k, v in run.reweighter.vnet.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_overhead_benchmark_runs_the_relatives():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.variants import PEER_VARIANTS, VariantRunner
+    from benchmarks.workloads import init_state, load_workload
+
+    workload = load_workload("small_cnn_28", "quick", synthetic=True)
+    state = init_state(workload)
+    for variant in PEER_VARIANTS:
+        runner = VariantRunner(variant, workload, state, torch.device("cpu"))
+        before = [p.detach().clone() for p in runner.model.parameters()]
+        wall, cpu = runner.run_epoch()
+        assert wall > 0 and cpu > 0
+        assert any(not torch.equal(a, p) for a, p in zip(before, runner.model.parameters())), variant
+    assert runner.fold_epochs == 2  # cleanlab: f (K - 1) = 0.5 * 4 full-data epochs per training epoch
