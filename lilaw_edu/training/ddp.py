@@ -21,8 +21,9 @@ process loads the same data, builds the same model from the same seed, and then:
 
 Differences from one process with the same global batch are floating-point ones
 (summation order) for models without BatchNorm, dropout or augmentation. BatchNorm uses
-:class:`~torch.nn.SyncBatchNorm` on CUDA; on CPU each rank normalises its shard (a
-warning says so); dropout masks and augmentations are drawn per shard. ``train_loss`` /
+:class:`~torch.nn.SyncBatchNorm` on CUDA; on CPU each rank normalises its shard in training
+(a warning says so) and every evaluation pass uses rank 0's running statistics (broadcast
+first); dropout masks and augmentations are drawn per shard. ``train_loss`` /
 ``train_acc`` in the history are rank 0's shard.
 """
 from __future__ import annotations
@@ -74,6 +75,7 @@ class ShardedBatches(Batches):
     def __init__(self, base: Batches, rank: int, world: int):
         self.__dict__.update(base.__dict__)
         self.rank, self.world, self.share = rank, world, 1.0 / world
+        self.before_evaluation = None     # called at the start of every ordered pass (on every rank)
         sizes = [self.n // world + (r < self.n % world) for r in range(world)]
         self.block = (sum(sizes[:rank]), sum(sizes[:rank + 1]))
         self.block_sizes = sizes
@@ -85,6 +87,8 @@ class ShardedBatches(Batches):
     def epoch(self, generator: torch.Generator | None):
         """Yield this rank's ``(x, y, index)`` of every global batch (shuffled), or of its block (ordered)."""
         if generator is None:
+            if self.before_evaluation is not None:
+                self.before_evaluation()
             lo, hi = self.block
             for start in range(lo, hi, self.batch_size):
                 idx = torch.arange(start, min(start + self.batch_size, hi), device=self.device)
@@ -179,7 +183,7 @@ class Distributed:
         if any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) for m in model.modules()):
             if run.device.type == "cuda":
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            else:
+            elif self.is_writer:
                 warnings.warn("DDP on CPU: BatchNorm statistics are computed per rank on its shard "
                               "(SyncBatchNorm needs CUDA); results differ from one process", RuntimeWarning,
                               stacklevel=2)
@@ -187,6 +191,10 @@ class Distributed:
             if run.device.type == "cuda" else None
         ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids, **_NO_FORWARD_BUFFER_SYNC)
         ddp.register_comm_hook(run.data["train"], _weighted_allreduce)
+        buffers = list(model.buffers())
+        if buffers:  # BatchNorm running statistics: rank 0's, on every rank, for every evaluation pass
+            for batches in run.data.values():
+                batches.before_evaluation = lambda: [dist.broadcast(b, 0) for b in buffers]
         run.model, run.net = model, torch.compile(ddp) if run.config.compile else ddp
         if run.lilaw is not None:
             val = run.data["val"]
