@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=_HelpFormatter)
     dl.add_argument("dataset", help="dataset name (see 'lilaw-edu datasets')")
     dl.add_argument("--data-dir", default=None, help="where to put the files (default: $LILAW_DATA_DIR, "
-                    "else ~/.cache/lilaw_edu/data)")
+                    "else ~/.cache/lilaw_edu, both searched by the loaders)")
+    dl.add_argument("--size", type=int, default=28, choices=(28, 64, 128, 224),
+                    help="MedMNIST resolution (MedMNIST+ for 64/128/224)")
     try:
         from lilaw_edu.experiments.runner import add_sweep_parser
     except ImportError:
@@ -199,12 +201,14 @@ def _datasets(args) -> int:
 
 
 def _download(args) -> int:
-    from lilaw_edu.datasets import DATASET_NAMES, load_dataset
+    from lilaw_edu.datasets.core import resolve_data_dir
+    from lilaw_edu.datasets.download import download
+    from lilaw_edu.datasets.registry import DATASET_NAMES
     if args.dataset not in DATASET_NAMES:
         raise CLIError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASET_NAMES)}")
-    data_dir = args.data_dir or os.environ.get("LILAW_DATA_DIR") or str(Path.home() / ".cache" / "lilaw_edu" / "data")
-    _check_writable(Path(data_dir))
-    load_dataset(args.dataset, data_dir=data_dir, download=True)
+    data_dir = resolve_data_dir(args.data_dir)
+    _check_writable(data_dir)
+    download(args.dataset, data_dir, size=args.size)
     print(f"{args.dataset}: files in {data_dir} (set LILAW_DATA_DIR={data_dir} or pass --data-dir to use them)")
     return 0
 

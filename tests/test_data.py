@@ -246,7 +246,7 @@ def test_medmnist_md5_mismatch_raises(isolated):
     with pytest.raises(DataError) as info:
         load_dataset("breastmnist", data_dir=isolated / "d")
     msg = str(info.value)
-    assert "breastmnist.npz" in msg and "750601b1f35ba3300ea97c75c52ff8f6" in msg and "download.py" in msg
+    assert "breastmnist.npz" in msg and "750601b1f35ba3300ea97c75c52ff8f6" in msg and "lilaw-edu download breastmnist" in msg
 
 
 def test_medmnist_truncated_npz_raises(isolated):
@@ -321,10 +321,10 @@ def test_missing_dataset_message(isolated):
         load_dataset("pathmnist", data_dir=target)
     msg = str(info.value)
     assert str(target / "medmnist" / "pathmnist.npz") in msg
-    assert f"python data_scripts/download.py pathmnist --data-dir {target}" in msg
+    assert f"lilaw-edu download pathmnist --data-dir {target}" in msg and "data_scripts" not in msg
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, DataError)
     assert "\n" not in msg
-    with pytest.raises(DatasetNotFoundError, match="ECG5000_TRAIN.tsv.*download.py ecg5000"):
+    with pytest.raises(DatasetNotFoundError, match="ECG5000_TRAIN.tsv.*lilaw-edu download ecg5000 --data-dir"):
         load_dataset("ecg5000", data_dir=target)
 
 

@@ -19,7 +19,8 @@ Splits (documented choice):
   ``seed`` from the rest: 60/15/25 by default.
 
 Nothing here downloads unless ``download=True`` is passed (or
-``data_scripts/download.py`` is run on a connected machine).
+``lilaw-edu download NAME`` -- :func:`lilaw_edu.datasets.download.download` -- is run on a
+connected machine).
 """
 from __future__ import annotations
 

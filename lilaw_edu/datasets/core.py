@@ -216,6 +216,16 @@ def find_file(relative_paths, data_dir=None):
     return None
 
 
+def download_command(name: str, size: int = 28) -> str:
+    """The command that downloads ``name`` on a connected machine (``DIR``: the target folder).
+
+    ``lilaw-edu download`` runs :func:`lilaw_edu.datasets.download.download` from an installed
+    package (``data_scripts/download.py`` in the repository is a wrapper around the same code).
+    """
+    extra = "" if size == 28 else f" --size {size}"
+    return f"lilaw-edu download {name}{extra} --data-dir DIR"
+
+
 def not_found(name: str, expected: list, data_dir, fetch: str) -> DatasetNotFoundError:
     """Build the one-line 'missing dataset' error naming the paths and the fetch command.
 

