@@ -48,6 +48,8 @@ class FakeFit:
         with open(self.calls, "a") as f:
             f.write(f"{config.seed} {config.rate}\n")
         time.sleep(self.delay)
+        with open(f"{self.calls}.finished", "a") as f:
+            f.write(f"{config.seed} {config.rate}\n")
         if config.seed in self.fail:
             raise RuntimeError(f"boom at seed {config.seed}")
         marker = Path(f"{self.calls}.flaky-{config.seed}-{config.rate}")
@@ -151,6 +153,25 @@ def test_killed_driver_rerun_completes_without_duplicates(cluster, tiny, tmp_pat
     assert all(p.read_bytes() == b for p, b in before.items())                # finished runs not rewritten
     assert len(_calls(calls)) - started_before == len(tiny) - len(first)        # only unfinished runs rerun
     assert all(read_record(p)["run_id"] == p.stem for p in files)
+
+
+def test_ctrl_c_cancels_outstanding_tasks(cluster, tiny, tmp_path, monkeypatch):
+    calls, log = tmp_path / "calls", []
+    real_wait = ray.wait
+
+    def wait_then_ctrl_c(*args, **kwargs):              # Ctrl-C arrives while two tasks run
+        if len(_calls(calls)) >= 2:
+            raise KeyboardInterrupt
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "wait", wait_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep_ray([PRESET], results_dir=tmp_path / "res", fit_fn=FakeFit(calls, delay=4.0), progress=False,
+                      log=log.append)
+    assert any("cancelled 2 running task(s), 6 not started" in line for line in log), log
+    time.sleep(5.0)                                      # longer than a task's 4 s: a task left running would finish
+    assert len(_calls(calls)) == 2                       # both had started; neither finished nor was written
+    assert not Path(f"{calls}.finished").exists() and not list((tmp_path / "res").rglob("*.json"))
 
 
 def test_dry_run_gpu_hours_on_cluster_resources(cluster, tmp_path, capsys):

@@ -145,6 +145,8 @@ def _check_options(jobs, gpus_per_run, cpus_per_run, on_corrupt) -> None:
 
 
 def _fmt_hours(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
@@ -229,6 +231,7 @@ def _drive(ray, fresh, submit, slots_now, summary, bar, results_dir, log) -> Non
                     continue
                 summary["ran"] += 1
                 bar.step()
+        bar.refresh(running, queue)
     except KeyboardInterrupt:
         for ref in running:
             ray.cancel(ref, force=True)
