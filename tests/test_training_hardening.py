@@ -87,7 +87,7 @@ def _state_without(key):
     (dict(ckpt.LoopState(method="m", config={}).to_state_dict(), version=1), "has version 1"),
     ({"version": 1, "model": {}, "loop": {}}, "is not a lilaw-edu/loop-state file"),   # the old (v1) layout
     (dict(ckpt.LoopState(method="m", config={}).to_state_dict(), extra=1), r"unknown keys \['extra'\]"),
-    (dict(ckpt.LoopState(method="m", config={}).to_state_dict(), epoch="3"), "field 'epoch' must be a int"),
+    (dict(ckpt.LoopState(method="m", config={}).to_state_dict(), epoch="3"), "field 'epoch' must be of type int, got str"),
     ([1, 2, 3], "is not a lilaw-edu/loop-state file"),
 ])
 def test_bad_checkpoints_give_one_line_naming_the_file(tmp_path, state, expected):

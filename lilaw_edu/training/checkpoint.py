@@ -99,7 +99,7 @@ class LoopState:
         for name, kind in (("method", str), ("config", dict), ("epoch", int), ("history", list),
                            ("best_epoch", int), ("bad_epochs", int), ("weights", dict), ("scores", dict)):
             if name in values and not isinstance(values[name], kind):
-                raise bad(f"field {name!r} must be a {kind.__name__}, got {type(values[name]).__name__}")
+                raise bad(f"field {name!r} must be of type {kind.__name__}, got {type(values[name]).__name__}")
         return cls(**values)
 
 

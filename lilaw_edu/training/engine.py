@@ -24,7 +24,7 @@ from lilaw_edu.datasets.inputs import stored_nbytes
 __all__ = [
     "resolve_device", "child_seed", "make_generator", "state_dict_sha256", "autocast",
     "Batches", "augment_images", "shift_distribution", "train_one_epoch", "meta_update", "meta_forward_step",
-    "predict_logits", "evaluate", "make_batches", "record_training_set",
+    "predict_logits", "evaluate", "make_batches",
 ]
 
 
@@ -385,41 +385,3 @@ def evaluate(model: nn.Module, data: Batches, *, device: torch.device, amp: bool
     return {"loss": float(F.cross_entropy(logits, y)), "acc": float((logits.argmax(1) == y).double().mean()),
             "logits": logits}
 
-
-def _rounded(values: Tensor, decimals: int = 6) -> list:
-    return [round(float(v), decimals) for v in values.detach().cpu().double().tolist()]
-
-
-def _head(model: nn.Module, num_classes: int):
-    """The output layer (last ``nn.Linear`` with ``num_classes`` outputs), or None."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
-    return linears[-1] if linears else None
-
-
-def record_training_set(model: nn.Module, data: Batches, epoch: int, *, lilaw, recorders, config,
-                        device: torch.device, num_classes: int, weights: dict, scores: dict) -> None:
-    """Per-sample LiLAW weights / difficulty scores on the (unaugmented) training set ``data``, in eval mode.
-
-    Weights go to ``weights[str(epoch)]`` (LiLAW runs, epochs in ``config.record_weights_epochs``);
-    recorders (if any) are fed every epoch, with the output layer's inputs (GraNd's last-layer
-    closed form), and their scores go to ``scores[str(epoch)]`` at the recorded epochs.
-    """
-    want_weights = lilaw is not None and epoch in config.record_weights_epochs
-    if not want_weights and recorders is None:
-        return
-    features, hook = [], None
-    head = _head(model, num_classes) if recorders is not None else None
-    if head is not None:
-        hook = head.register_forward_hook(lambda mod, inp, out: features.append(inp[0].detach().float().flatten(1)))
-    try:
-        logits = predict_logits(model, data, device=device, amp=config.amp)
-    finally:
-        if hook is not None:
-            hook.remove()
-    y = data.y.to(logits.device)
-    if want_weights:
-        weights[str(epoch)] = {k: _rounded(v) for k, v in lilaw.weights(logits, y).items()}
-    if recorders is not None:
-        recorders.update(epoch, logits.cpu(), y.cpu(), features=torch.cat(features).cpu() if features else None)
-        if epoch in config.record_weights_epochs:
-            scores[str(epoch)] = {k: _rounded(v) for k, v in recorders.scores().items()}

@@ -28,6 +28,7 @@ from lilaw_edu.training import checkpoint as ckpt
 from lilaw_edu.training import engine
 from lilaw_edu.training.checkpoint import LoopState
 from lilaw_edu.training.config import TrainConfig, method_overrides
+from lilaw_edu.training.recording import record_training_set
 from lilaw_edu.training.meta_schedule import check_fusable, effective_meta_lr
 from lilaw_edu.training.methods.harness import Reweighter, filter_training_labels, make_reweighter
 
@@ -219,9 +220,9 @@ def train_epoch(run: MethodRun, state: LoopState) -> dict:
     if record["skipped_meta_steps"]:
         warnings.warn(f"{run.method}: epoch {epoch} skipped {record['skipped_meta_steps']} meta step(s) whose "
                       f"validation loss or gradients were not finite", RuntimeWarning, stacklevel=2)
-    engine.record_training_set(run.model, run.data["train_eval"], epoch, lilaw=lilaw, recorders=run.recorders,
-                               config=cfg, device=run.device, num_classes=run.splits.num_classes,
-                               weights=state.weights, scores=state.scores)
+    record_training_set(run.model, run.data["train_eval"], epoch, lilaw=lilaw, recorders=run.recorders,
+                        config=cfg, device=run.device, num_classes=run.splits.num_classes,
+                        weights=state.weights, scores=state.scores)
     record["epoch_time_s"] = time.perf_counter() - t0
     return record
 
