@@ -13,6 +13,9 @@ the driver or on shared storage, and never by two workers.
 * **resume**: a killed driver restarted with the same command skips every run whose
   file exists and validates (the plan) and resubmits the rest; a run's checkpoints live
   in the work folder of the node that ran it, so a resubmitted run placed there resumes.
+* **one driver per results folder and preset**: the driver does not take the local runner's
+  lock files (a lock left by a driver killed on another host, e.g. a SLURM job that hit
+  its time limit, would block the resubmitted job); it never overwrites a valid record.
 * **failures**: a task that raises (or whose worker dies) is resubmitted once; a second
   failure is reported with its error, counted in ``failed`` and never written.
 * **Ctrl-C**: outstanding tasks are cancelled (``ray.cancel(force=True)``) and
@@ -296,7 +299,7 @@ def run_sweep_ray(presets, *, results_dir="results", work_dir=None, jobs: int = 
     fresh, copies, reuse = _partition(plan, todo)
     est = {s: (estimate_seconds(s, measured, device) if s in fresh else 0.0) for s in todo}
     summary = {"executor": "ray", "total": len(plan["specs"]), "done_before": len(plan["done"]), "ran": 0,
-               "reused": 0, "corrupt": [m for _, m in plan["corrupt"]], "failed": [],
+               "reused": 0, "skipped": 0, "corrupt": [m for _, m in plan["corrupt"]], "failed": [],
                "stale": [str(p) for p in plan["stale"]], "gpu_hours": sum(est.values()) * gpus_per_run / 3600}
     for _, msg in plan["corrupt"]:
         log(f"REPORT: {msg}")
