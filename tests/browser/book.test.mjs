@@ -101,7 +101,7 @@ async function main() {
         } else {
           passed++;
           console.log(`ok - ${rel}: ${st.typeset} formulas typeset, no JS error` +
-            (offsite.length ? ` (${offsite.length} off-site requests blocked)` : ""));
+            (offsite.length ? ` (${offsite.length} off-site requests blocked: ${offsite.slice(0, 3).join(", ")})` : ""));
         }
       } catch (e) {
         failures.push(`${rel}: ${e.message}`);

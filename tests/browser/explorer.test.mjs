@@ -106,11 +106,26 @@ async function moveSlider(page, root, action) {
     [await root.elementHandle(), before]);
 }
 
+// Hover the grid node (i, j). A panel drawn narrower than n CSS pixels (the book's column holds five
+// 118 px panels of 121 nodes) has nodes no whole mouse position reaches: then the nearest positions are
+// tried, and if none lands on the node the probe is set directly (noted; the standalone page checks hovering).
 async function hover(page, root, key, i, j, n) {
   const canvas = root.locator(`[data-testid='canvas-${key}']`);
   await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
-  await page.mouse.move(box.x + (i + 0.5) / n * box.width, box.y + (n - 1 - j + 0.5) / n * box.height);
+  const x = box.x + (i + 0.5) / n * box.width, y = box.y + (n - 1 - j + 0.5) / n * box.height;
+  const at = async () => root.evaluate((el) => {
+    const r = el.querySelector("[data-testid='readout']");
+    return [Number(r.getAttribute("data-i")), Number(r.getAttribute("data-j"))];
+  });
+  for (const [dx, dy] of [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [-1, -1], [1, 1], [-1, 1], [1, -1]]) {
+    await page.mouse.move(x + dx, y + dy);
+    const [hi, hj] = await at();
+    if (hi === i && hj === j) return;
+  }
+  check(box.width < n, `hovering never reaches node (${i}, ${j}) of a ${box.width} px wide panel`);
+  console.log(`note - node (${i}, ${j}) is not reachable by mouse on a ${Math.round(box.width)} px panel; probe set directly`);
+  await root.evaluate((el, [a, b]) => el.lilawExplorer.setProbe(a, b), [i, j]);
 }
 
 async function checkAgainstPython(page, root, handle, step, panels, others) {
