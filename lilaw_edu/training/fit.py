@@ -8,8 +8,10 @@
 :func:`fit` loads the data once, injects the noise once (training and
 validation splits, never test), builds the model once and gives every method a
 copy of the *same* initial weights, so differences between methods come from
-the method alone. :func:`run_method` trains one method: early stopping on
-validation accuracy, the test set evaluated once on the selected checkpoint.
+the method alone. :func:`run_method` trains one method: the checkpoint is selected
+by ``select_by`` (validation loss, accuracy or the last epoch; ties go to the later
+epoch), optionally with early stopping (``patience``), and the test set is evaluated
+on the selected checkpoint and on the last epoch.
 """
 from __future__ import annotations
 
