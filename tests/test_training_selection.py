@@ -43,6 +43,12 @@ def test_val_loss_picks_the_lowest_loss_with_ties_to_the_later_epoch():
         == (4, 4, None)
 
 
+def test_a_nan_validation_score_is_never_selected():
+    nan = float("nan")
+    assert _select([(nan, nan), (0.9, 0.5), (nan, nan)], select_by="val_loss") == (2, 2, None)
+    assert _select([(nan, nan), (0.9, 0.5), (nan, nan)], select_by="val_acc") == (2, 2, None)
+
+
 def test_last_selects_the_final_epoch():
     assert _select([(1.0, 0.9), (0.5, 0.95), (2.0, 0.1)], select_by="last") == (3, 3, None)
 

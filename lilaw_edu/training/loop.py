@@ -11,6 +11,7 @@ epoch, the meta step, evaluation) are in :mod:`lilaw_edu.training.engine`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -238,6 +239,7 @@ def select_checkpoint(run: MethodRun, state: LoopState, record: dict) -> bool:
     suffix = "_clean" if cfg.select_on == "clean_val" else ""
     score = {"val_loss": -record["val_loss" + suffix], "val_acc": record["val_acc" + suffix],
              "last": 0.0}[cfg.select_by]
+    score = score if score == score else -math.inf  # a NaN validation score never wins
     improved = state.best_score is None or score > state.best_score
     if state.best_score is None or score >= state.best_score:
         state.best_score, state.best_epoch = score, record["epoch"]
