@@ -190,3 +190,27 @@ def test_environment_detection(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="RANK must be in"):
         environment_world()
+
+
+def test_unsupported_settings_and_empty_shards_refused():
+    from types import SimpleNamespace
+
+    from lilaw_edu.training.ddp import Distributed
+    two = Distributed(rank=0, world_size=2, local_rank=0, backend="gloo")
+
+    def run(n_train=200, batch_size=32, **cfg):
+        x = torch.zeros(n_train, 1)
+        data = {k: Batches(x[:n], torch.zeros(n, dtype=torch.int64), 8, torch.device("cpu"))
+                for k, n in (("train", n_train), ("val", 40), ("test", 40))}
+        config = config_from_preset("cpu-ecg5000", **dict(SETTINGS, batch_size=batch_size, **cfg))
+        return SimpleNamespace(config=config, data=data, method="lilaw", reweighter=None)
+
+    two._check_shards(run())                                                  # 200 = 6 x 32 + 8: fine
+    with pytest.raises(ValueError, match="last training batch has 1 sample"):
+        two._check_shards(run(n_train=193))
+    with pytest.raises(ValueError, match="batch_size=1 < 2 processes"):
+        two._check_shards(run(batch_size=1))
+    bad = run()
+    bad.reweighter = object()
+    with pytest.raises(ValueError, match="DDP does not support L2RW"):
+        two._check_shards(bad)

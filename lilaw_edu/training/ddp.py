@@ -40,6 +40,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from lilaw_edu.training.engine import Batches
+from lilaw_edu.training.meta_schedule import meta_val_batch_size
 
 __all__ = ["Distributed", "ShardedBatches", "environment_world", "distributed_session"]
 
@@ -163,7 +164,13 @@ class Distributed:
 
     def _check_shards(self, run) -> None:
         cfg, world = run.config, self.world_size
-        val_bs = min(cfg.val_batch_size or cfg.batch_size, run.data["val"].n)
+        unsupported = [name for name, on in (("L2RW / Meta-Weight-Net methods", getattr(run, "reweighter", None)),
+                                             ("meta_cuda_graph", getattr(cfg, "meta_cuda_graph", False)),
+                                             ("meta_cuda_stream", getattr(cfg, "meta_cuda_stream", False))) if on]
+        if unsupported:
+            raise ValueError(f"DDP does not support {', '.join(unsupported)} (method {run.method!r}); "
+                             f"run it in one process (without torchrun) or turn those settings off")
+        val_bs = min(meta_val_batch_size(cfg), run.data["val"].n)
         last = run.data["train"].n % cfg.batch_size
         problems = [f"{name}={value} < {world} processes" for name, value in
                     (("batch_size", cfg.batch_size), ("validation batch", val_bs),
