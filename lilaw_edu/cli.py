@@ -155,7 +155,7 @@ def _check_dataset_and_noise(config) -> None:
 
 def _check_writable(out: Path) -> None:
     """Refuse an output folder that cannot be created or written (creates nothing)."""
-    from lilaw_edu.experiments.store import check_writable
+    from lilaw_edu._internal.files import check_writable
     try:
         check_writable(out, "--out")
     except ValueError as exc:

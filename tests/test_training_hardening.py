@@ -279,8 +279,22 @@ def test_output_folder_is_checked_before_training(tmp_path, setup, pattern):
 
 
 def test_empty_output_folder_name_is_refused():
-    with pytest.raises(ValueError, match="out_dir must name a folder"):
+    with pytest.raises(ValueError, match="out_dir must name a folder, got ''"):
         fit(tiny(), ("baseline",), out_dir="", progress=False)
+
+
+def test_unwritable_output_folder_is_refused_and_nothing_is_created(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):   # root ignores permissions
+            pytest.skip("running as a user that can write anywhere")
+        with pytest.raises(ValueError, match=r"out_dir .*locked/new is not writable"):
+            fit(tiny(), ("baseline",), out_dir=locked / "new", progress=False)
+        assert not (locked / "new").exists()
+    finally:
+        locked.chmod(0o700)
 
 
 def test_resume_with_score_recorders_goes_through_plain_state_dicts(tmp_path):
@@ -293,3 +307,16 @@ def test_resume_with_score_recorders_goes_through_plain_state_dicts(tmp_path):
     assert all(isinstance(v, torch.Tensor) for v in saved.recorders["aum"]["_sums"].values())
     resumed = fit(config, ("baseline",), out_dir=tmp_path, resume=True, progress=False)["methods"]["baseline"]
     assert resumed["scores"] == straight["scores"] and resumed["metrics"] == straight["metrics"]
+
+
+def test_full_disk_output_folder_is_refused_before_training(tmp_path, monkeypatch):
+    import tempfile
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    seen = []
+    with pytest.raises(ValueError, match=r"out_dir .*out is not writable \(.*: No space left on device\)") as info:
+        fit(tiny(), ("baseline",), out_dir=tmp_path / "out", progress=False, callback=seen.append)
+    assert seen == [] and not (tmp_path / "out").exists() and "\n" not in str(info.value)

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_many", "file_mode"]
+__all__ = ["atomic_write_bytes", "atomic_write_many", "file_mode", "check_writable"]
 
 
 def _umask() -> int:
@@ -89,3 +89,39 @@ def atomic_write_many(files: dict) -> None:
         for tmp, _ in written:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def check_writable(folder, flag: str) -> Path:
+    """Refuse a folder that cannot be created or written; creates nothing (probes the nearest
+    existing folder with a temporary file, then removes it).
+
+    Parameters
+    ----------
+    folder : path-like
+    flag : str
+        How the user named it (``"--out"``, ``"out_dir"``), for the message.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``flag``, the folder and why (an empty name, a file in the way, no
+        permission, disk full).
+    """
+    if not str(folder).strip():  # before Path(), which turns "" into "."
+        raise ValueError(f"{flag} must name a folder, got {str(folder)!r}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} exists and is not a folder; choose another {flag}")
+    parent = folder.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {folder} cannot be created: {parent} is a file; choose another {flag}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lilaw-write-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{flag} {folder} is not writable ({parent}: {exc.strerror or exc}); "
+                         f"choose another {flag}") from None
+    return folder

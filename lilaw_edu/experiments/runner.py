@@ -47,7 +47,8 @@ from pathlib import Path
 from lilaw_edu.experiments.presets import SWEEP_PRESETS
 from lilaw_edu.experiments.plan import ALIASES, estimate_seconds, measured_costs, plan_sweep
 from lilaw_edu._internal.provenance import PACKAGE_DIR, git_state, hardware, source_sha256, utc_now
-from lilaw_edu.experiments.store import (CorruptResultError, RunSpec, check_writable, claim_run, make_record,
+from lilaw_edu._internal.files import check_writable
+from lilaw_edu.experiments.store import (CorruptResultError, RunSpec, claim_run, make_record,
                                          read_record, release_runs, write_record)
 from lilaw_edu.experiments.summary import summarise_fit
 

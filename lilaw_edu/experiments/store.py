@@ -19,7 +19,7 @@ from lilaw_edu._internal.files import atomic_write_bytes
 from lilaw_edu.training.config import RUNTIME_FIELDS, config_from_preset
 
 __all__ = ["SCHEMA", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
-           "write_record", "read_record", "check_writable", "lock_path", "claim_run", "release_runs"]
+           "write_record", "read_record", "lock_path", "claim_run", "release_runs"]
 
 SCHEMA = "lilaw-edu/sweep-result/1"
 
@@ -143,37 +143,6 @@ def read_record(path) -> dict:
 
 
 # ------------------------------------------------------------------ claiming runs, writable folders
-def check_writable(folder, flag: str) -> Path:
-    """Refuse a folder that cannot be created or written; creates nothing (probes the nearest
-    existing folder with a temporary file, then removes it).
-
-    Raises
-    ------
-    ValueError
-        One line naming ``flag``, the folder and why (a file in the way, no permission, disk full).
-    """
-    import os
-    import tempfile
-    folder = Path(folder)
-    if not str(folder).strip():
-        raise ValueError(f"{flag} must name a folder, got {str(folder)!r}")
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{flag} {folder} exists and is not a folder; choose another {flag}")
-    parent = folder.absolute()
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{flag} {folder} cannot be created: {parent} is a file; choose another {flag}")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".lilaw-write-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ValueError(f"{flag} {folder} is not writable ({parent}: {exc.strerror or exc}); "
-                         f"choose another {flag}") from None
-    return folder
-
-
 def lock_path(results_dir, spec: RunSpec) -> Path:
     """``<results_dir>/<preset>/.<run_id>.lock``: held while one sweep trains the run."""
     return Path(results_dir) / spec.preset / f".{spec.run_id}.lock"

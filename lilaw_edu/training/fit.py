@@ -133,35 +133,26 @@ def prepare_data(config: TrainConfig) -> tuple:
 
 # ------------------------------------------------------------------ paired comparison
 def check_out_dir(out_dir) -> None:
-    """Before any work: ``out_dir`` must be (or become) a writable folder whose ``checkpoints`` is no
-    file and whose ``results.json``, ``table.txt``, ``curves.png`` are no folders.
+    """Before any work: ``out_dir`` must be a writable folder or creatable as one (nothing is created),
+    and its ``checkpoints`` must be no file and its ``results.json``, ``table.txt``, ``curves.png`` no folders.
 
     Raises
     ------
     ValueError
-        Naming the path and what is wrong (nothing is left behind but the folder itself).
+        One line naming the path and what is wrong.
     """
-    import tempfile
     from pathlib import Path
 
-    out = Path(out_dir)
-    if str(out_dir).strip() == "":
-        raise ValueError("out_dir must name a folder, got an empty path")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {out} exists and is not a folder; choose another output folder")
+    from lilaw_edu._internal.files import check_writable
+
+    out = check_writable(out_dir, "out_dir")
     bad = [p for p in (out / "results.json", out / "table.txt", out / "curves.png") if p.is_dir()]
     if (out / "checkpoints").exists() and not (out / "checkpoints").is_dir():
         bad.append(out / "checkpoints")
     if bad:
-        raise ValueError(f"out_dir {out} holds {bad[0].name!r} of the wrong kind (a {'file' if bad[0].is_file() else 'folder'}"
-                         f"); remove it or choose another output folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise ValueError(f"out_dir {out} is not writable ({exc.strerror or type(exc).__name__}); "
-                         f"choose another output folder") from None
+        kind = "file" if bad[0].is_file() else "folder"
+        raise ValueError(f"out_dir {Path(out)} holds {bad[0].name!r} of the wrong kind (a {kind}); "
+                         f"remove it or choose another output folder")
 
 
 def fit(config: TrainConfig, methods=METHODS, out_dir=None, resume: bool = False, progress: bool = True,
