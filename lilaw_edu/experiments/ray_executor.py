@@ -345,14 +345,14 @@ def add_executor_options(parser) -> None:
     instead of the local :func:`~lilaw_edu.experiments.runner.run_sweep`.
     """
     parser.add_argument("--executor", choices=("local", "ray"), default="local",
-                        help="'local' (default: this machine, --jobs processes) or 'ray' (one Ray task per run)")
+                        help="'local': this machine, --jobs processes; 'ray': one Ray task per run")
     parser.add_argument("--address", default=None,
-                        help="Ray cluster address, e.g. 10.0.0.1:6379 or 'auto' (default: $RAY_ADDRESS, "
-                             "else a local Ray)")
+                        help="Ray cluster address, e.g. 10.0.0.1:6379 or 'auto'; none: $RAY_ADDRESS, else a "
+                             "local Ray")
     parser.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs per run with --executor ray "
-                        "(default 0; > 0 makes --device default to cuda)")
+                        "(> 0 makes --device default to cuda)")
     parser.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs per run with --executor ray "
-                        "(default 1; also the torch threads of the run)")
+                        "(also the torch threads of the run)")
     local = parser.get_default("func")
 
     def dispatch(args):
