@@ -1,15 +1,20 @@
 #!/usr/bin/env python
-"""How much does LiLAW cost per epoch, next to its one-forward-pass limit? (issue 6)
+"""How much does LiLAW cost per epoch, next to its one-forward-pass limit? (issues 6 and 13)
 
 For three workloads (stacked LSTM on ECG5000, small CNN on 28x28 images, ResNet-18
-on 32x32 images) this times one training epoch of four variants, interleaved
+on 32x32 images) this times one training epoch of five variants, interleaved
 round-robin in one process (same initial weights, data, batch order and batch size),
 and takes the median over ``--repeats`` epochs after one untimed warm-up epoch each:
 
 1. baseline (plain cross-entropy, Adam);
-2. LiLAW as implemented (validation forward without the network's graph);
-3. LiLAW as Algorithm 1 reads literally (validation loss back-propagated through the network);
-4. the limit: the baseline plus one no-grad forward pass of a validation batch.
+2. LiLAW as implemented (validation forward without the network's graph, every step);
+3. ``graph_through_network``: a naive meta step that back-propagates the validation loss
+   through the network (not Algorithm 1 as printed, which costs one forward);
+4. the limit: the baseline plus one no-grad forward pass of a validation batch per step;
+5. ``lilaw-cheap``: LiLAW with the cheaper meta step of issue 13 (goal: <= 1.10x the baseline).
+
+``--frontier`` adds the other meta schedules of the ``cpu-cheap-meta`` sweep; ``--exclude``
+leaves out optional variants; ``--skip loader,scaling`` leaves out the extra measurements.
 
 Peak memory is measured per variant in a fresh child process. It also compares
 the device-resident input path with a standard ``DataLoader`` and times epochs at
@@ -19,7 +24,7 @@ missed (the table says which), 1 on a crash, 2 on bad arguments.
 
 Usage::
 
-    python benchmarks/overhead.py                 # full run (about 10 min on this 2-core machine)
+    python benchmarks/overhead.py                 # full run (about 12 min on this 2-core machine)
     python benchmarks/overhead.py --quick --out /tmp/bench   # tiny sizes, seconds
 """
 from __future__ import annotations
@@ -39,10 +44,11 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from benchmarks.memory import measure_peak_memory  # noqa: E402
 from benchmarks.report import check_goals, device_label, format_table, machine_details, write_json  # noqa: E402
-from benchmarks.variants import PEER_VARIANTS, VARIANTS, VariantRunner  # noqa: E402
+from benchmarks.variants import CHEAP, FRONTIER_VARIANTS, PEER_VARIANTS, VARIANTS, VariantRunner  # noqa: E402
 from benchmarks.workloads import SIZES, WORKLOAD_NAMES, init_state, load_workload  # noqa: E402
 
 EXIT_OK, EXIT_CRASH, EXIT_BAD_ARGS, EXIT_GOAL_MISSED = 0, 1, 2, 3
+OPTIONAL_VARIANTS = ("graph_through_network",)  # the goals need the others
 LOADER_WORKLOAD = SCALING_WORKLOAD = "small_cnn_28"
 DATALOADER_DESCRIPTION = ("DataLoader(TensorDataset(x, y), shuffle=True, num_workers=0, default collate), "
                           "host tensors copied to the device per batch")
@@ -67,12 +73,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peers", action="store_true",
                         help=f"also time LiLAW's relatives ({', '.join(PEER_VARIANTS)}; issue 11) in the same rounds")
+    parser.add_argument("--frontier", action="store_true",
+                        help=f"also time {', '.join(FRONTIER_VARIANTS)} (issue 13: the time/accuracy frontier)")
+    parser.add_argument("--exclude", default="", help=f"comma list of optional variants to leave out, from "
+                        f"{','.join(OPTIONAL_VARIANTS)} (default: none)")
+    parser.add_argument("--skip", default="", help="comma list of extra measurements to leave out, from "
+                        "loader,scaling (default: none)")
     args = parser.parse_args(argv)
+    args.exclude, args.skip = _comma_list(args.exclude), _comma_list(args.skip)
+    if set(args.exclude) - set(OPTIONAL_VARIANTS) or set(args.skip) - {"loader", "scaling"}:
+        parser.error(f"--exclude takes variants from {','.join(OPTIONAL_VARIANTS)} and --skip from loader,scaling, "
+                     f"got --exclude {','.join(args.exclude) or '(none)'} --skip {','.join(args.skip) or '(none)'}")
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     bad = [w for w in args.workloads if w not in WORKLOAD_NAMES]
     if bad or not args.workloads:
         parser.error(f"--workloads must be a non-empty comma list from {WORKLOAD_NAMES}, got {bad or 'nothing'}")
-    args.variants = VARIANTS + (PEER_VARIANTS if args.peers else ())
+    args.variants = tuple(v for v in VARIANTS + (FRONTIER_VARIANTS if args.frontier else ())
+                          + (PEER_VARIANTS if args.peers else ()) if v not in args.exclude)
     args.repeats = args.repeats if args.repeats is not None else (1 if args.quick else 7)
     args.memory_epochs = args.memory_epochs if args.memory_epochs is not None else (1 if args.quick else 2)
     for name in ("repeats", "memory_epochs"):
@@ -83,6 +100,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is available; use --device cpu")
     return args
+
+
+def _comma_list(text: str) -> list:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def summarize(seconds: list) -> dict:
@@ -119,6 +140,7 @@ def time_interleaved(runners: dict, repeats: int, bar) -> dict:
 def bench_workload(name: str, args, device: torch.device, bar) -> dict:
     """Epoch times and peak memory of the four variants on one workload."""
     bar.set_description(name)
+    load_start = list(os.getloadavg())
     workload = load_workload(name, "quick" if args.quick else "full", seed=args.seed, synthetic=args.synthetic)
     state = init_state(workload, args.seed)
     runners = {v: VariantRunner(v, workload, state, device, seed=args.seed) for v in args.variants}
@@ -139,6 +161,9 @@ def bench_workload(name: str, args, device: torch.device, bar) -> dict:
     return {"model": workload.model_name, "dataset": workload.dataset, "data": workload.data,
             "data_notes": workload.notes, "n_train": len(workload.y_train), "n_val": len(workload.y_val),
             "batch_size": workload.batch_size, "val_batch_size": workload.batch_size, "steps_per_epoch": steps,
+            "meta_settings": {v: _meta_settings(v, workload.batch_size) for v in args.variants
+                              if v.startswith("lilaw")},
+            "load_average_start": load_start, "load_average_end": list(os.getloadavg()),
             "parameters": params, "epoch_seconds": epoch_seconds,
             "ratios": {v: epoch_seconds[v]["median"] / base for v in args.variants if v != "baseline"},
             "cpu_seconds": cpu_seconds,
@@ -146,6 +171,17 @@ def bench_workload(name: str, args, device: torch.device, bar) -> dict:
             "memory_metric": metric, "memory": memory,
             "memory_ratios": {v: memory[v][metric] / memory["baseline"][metric]
                               for v in args.variants if v != "baseline"}}
+
+
+def _meta_settings(variant: str, batch_size: int) -> dict:
+    """k, r, the meta lr factor and the validation batch size of a LiLAW variant (issue 13)."""
+    from lilaw_edu.training.config import config_from_preset, method_overrides
+    from lilaw_edu.training.meta_schedule import meta_val_batch_size
+
+    c = config_from_preset(None, batch_size=batch_size, **method_overrides(variant))
+    return {"meta_every": c.meta_every, "meta_val_divisor": c.meta_val_divisor,
+            "meta_lr_factor": c.meta_every if c.meta_lr_scale_with_k else 1,
+            "val_batch_size": meta_val_batch_size(c)}
 
 
 def bench_loader(args, device: torch.device, bar) -> dict:
@@ -191,20 +227,22 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
-    results = {"schema": 1, "benchmark": "benchmarks/overhead.py (issue 6)", "quick": args.quick,
+    results = {"schema": 1, "benchmark": "benchmarks/overhead.py (issues 6, 13)", "quick": args.quick,
                "device": device_label(device), "machine": machine_details(device, REPO),
                "settings": {"repeats": args.repeats, "memory_epochs": args.memory_epochs, "seed": args.seed,
-                            "variants": list(args.variants), "timing": "median epoch wall time after 1 warm-up epoch, "
+                            "variants": list(args.variants), "cheap": CHEAP, "skipped": args.skip,
+                            "timing": "median epoch wall time after 1 warm-up epoch, "
                             "variants interleaved round-robin (rotating order) in one process; cpu_seconds: "
                             "time.process_time of the same epochs (all threads; informative, no goal)"},
                "workloads": {}}
     per_round = len(args.variants) * (1 + args.repeats) + len(args.variants)
-    total = len(args.workloads) * per_round + 2 * (1 + args.repeats) + 3 * (1 + args.repeats)
+    total = len(args.workloads) * per_round + (2 * ("loader" not in args.skip) + 3 * ("scaling" not in args.skip)) \
+        * (1 + args.repeats)
     with tqdm(total=total, unit="epoch", dynamic_ncols=True, file=sys.stderr) as bar:
         for name in args.workloads:
             results["workloads"][name] = bench_workload(name, args, device, bar)
-        results["loader"] = bench_loader(args, device, bar)
-        results["scaling"] = bench_scaling(args, device, bar)
+        results["loader"] = bench_loader(args, device, bar) if "loader" not in args.skip else None
+        results["scaling"] = bench_scaling(args, device, bar) if "scaling" not in args.skip else None
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["goals"] = check_goals(results, device.type)
     results["all_goals_met"] = all(g["met"] for g in results["goals"])

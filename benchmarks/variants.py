@@ -1,18 +1,26 @@
-"""The four training variants of issue 6, each one epoch of ``lilaw_edu.training.engine.train_one_epoch``.
+"""The training variants of issues 6 and 13, each one epoch of ``lilaw_edu.training.engine.train_one_epoch``.
 
 1. ``baseline``: plain cross-entropy, Adam step.
 2. ``lilaw``: the package as it is: ``LiLAW.forward`` in the training step, then
    ``engine.meta_update`` (validation forward under ``torch.no_grad()`` in eval mode,
    ``LiLAW.meta_step`` on α, β, δ).
-3. ``paper_literal``: Algorithm 1 read literally (lines 12-20): the validation
-   forward builds the network's graph, the validation loss is back-propagated through
-   the network, α, β, δ are updated by hand. This is the only training logic written
-   here (:func:`paper_literal_meta_step`); it runs through the engine's per-step hook.
+3. ``graph_through_network``: a naive implementation (called ``paper_literal`` before
+   issue 13) whose validation forward keeps the network's graph and back-propagates the
+   validation loss through the network; α, β, δ are updated by hand. It is *not* what
+   Algorithm 1 prints: its line 13 sets ``requires_grad=False`` on θ *before* the
+   validation forward of line 14, so the printed algorithm already costs one forward
+   (the paper's loose words are in §1, "one additional forward and backward pass").
+   This is the only training logic written here (:func:`graph_through_network_meta_step`);
+   it runs through the engine's per-step hook.
 4. ``limit``: the baseline plus exactly LiLAW's validation forward (``engine.meta_update``
    with a meta step that does nothing): the one-forward-pass floor of LiLAW's cost.
+5. ``lilaw-cheap`` (issue 13, :data:`CHEAP`): LiLAW with the cheaper meta step of
+   ``lilaw_edu.training.config.VARIANTS["lilaw-cheap"]`` (a meta step every k training
+   steps on B/r validation samples, meta lr times k), run by the package's engine;
+   ``--frontier`` adds :data:`FRONTIER_VARIANTS`, more points of the time/accuracy frontier.
 
 Every variant starts from the same initial weights and draws its batches from
-generators with the same seeds, so all four see the same data in the same order.
+generators with the same seeds, so all see the same data in the same order.
 """
 from __future__ import annotations
 
@@ -23,17 +31,23 @@ import torch
 from torch import Tensor, nn
 
 from lilaw_edu.training import engine
-from lilaw_edu.training.config import config_from_preset
+from lilaw_edu.training.config import config_from_preset, method_overrides
+from lilaw_edu.training.meta_schedule import effective_meta_lr
 from lilaw_edu.core.losses import per_sample_loss
 from lilaw_edu.core.weighting import LiLAW, lilaw_weights
 from lilaw_edu.training.methods.harness import Reweighter
 
 from .workloads import Workload, build_workload_model
 
-__all__ = ["VARIANTS", "PEER_VARIANTS", "LOADERS", "ForwardOnlyMeta", "PaperLiteralMetaStep", "paper_literal_meta_step",
+__all__ = ["VARIANTS", "PEER_VARIANTS", "LOADERS", "CHEAP", "FRONTIER_VARIANTS", "ForwardOnlyMeta",
+           "GraphThroughNetworkMetaStep", "graph_through_network_meta_step",
            "StandardLoader", "VariantRunner", "synchronize"]
 
-VARIANTS = ("baseline", "lilaw", "paper_literal", "limit")
+# issue 13: the chosen cheap setting (a method of lilaw_edu.training.config.VARIANTS) and, with
+# --frontier, the other settings of the cpu-cheap-meta sweep (lilaw-k4s costs what lilaw-k4 costs)
+CHEAP = "lilaw-cheap"
+FRONTIER_VARIANTS = ("lilaw-k4", "lilaw-k8s")
+VARIANTS = ("baseline", "lilaw", "graph_through_network", "limit", CHEAP)
 # LiLAW's relatives (issue 11, ``--peers``): L2RW and MW-Net run their package step
 # (lilaw_edu.training.methods.harness.Reweighter) inside train_one_epoch; "cleanlab" is the
 # baseline epoch plus its amortised cross-fitting: K folds x ceil(f E) epochs on (K-1)/K of the
@@ -64,15 +78,16 @@ class ForwardOnlyMeta:
         return {}
 
 
-def paper_literal_meta_step(model: nn.Module, lilaw: LiLAW, x_val: Tensor, y_val: Tensor, *,
-                            device: torch.device, amp: bool = False) -> Tensor:
-    """Algorithm 1, lines 13-20, read literally: the meta loss back-propagates through the network.
+def graph_through_network_meta_step(model: nn.Module, lilaw: LiLAW, x_val: Tensor, y_val: Tensor, *,
+                                    device: torch.device, amp: bool = False) -> Tensor:
+    """A naive meta step whose meta loss back-propagates through the network (not Algorithm 1 as printed).
 
     Order (it matters): the validation forward runs with the network's parameters
-    still requiring grad, so autograd records the whole network graph (line 14);
-    then ``requires_grad`` is set to False on them (line 13, applied after the graph
-    exists, so it stops only the accumulation into ``θ.grad``, not the backward pass
-    through every layer); the meta loss ``mean W·ℓ`` is built from the *non-detached*
+    still requiring grad, so autograd records the whole network graph (Algorithm 1's
+    line 14); only then is ``requires_grad`` set to False on them (the printed line 13
+    comes *before* line 14, which makes the printed algorithm cost one forward; applied
+    after the graph exists it stops only the accumulation into ``θ.grad``, not the
+    backward pass through every layer); the meta loss ``mean W·ℓ`` is built from the *non-detached*
     logits with :func:`lilaw_weights` and :func:`per_sample_loss` (line 15);
     ``.backward()`` runs through the network (line 16); α, β, δ take a manual SGD +
     weight-decay step and their gradients are cleared (lines 17-20); the constraints
@@ -100,7 +115,7 @@ def paper_literal_meta_step(model: nn.Module, lilaw: LiLAW, x_val: Tensor, y_val
     with engine.autocast(device, amp):
         logits = model(x_val)                      # line 14, graph through θ
     logits = logits.float()
-    for p in network:                              # line 13, after the graph is built
+    for p in network:                              # line 13, moved after the graph is built (the naive order)
         p.requires_grad_(False)
     params = [getattr(lilaw, name) for name in lilaw.active]
     weights = lilaw_weights(torch.softmax(logits, dim=1), y_val, lilaw.alpha, lilaw.beta, lilaw.delta,
@@ -118,8 +133,8 @@ def paper_literal_meta_step(model: nn.Module, lilaw: LiLAW, x_val: Tensor, y_val
     return loss.detach()
 
 
-class PaperLiteralMetaStep:
-    """Runs :func:`paper_literal_meta_step` on a random validation batch after every optimiser step.
+class GraphThroughNetworkMetaStep:
+    """Runs :func:`graph_through_network_meta_step` on a random validation batch after every optimiser step.
 
     Passed to ``engine.train_one_epoch`` as its per-step hook (``step_scheduler``,
     whose ``.step()`` the engine calls right after every ``optimizer.step()``), so
@@ -133,10 +148,10 @@ class PaperLiteralMetaStep:
         self.generator, self.device, self.amp = generator, device, amp
 
     def step(self) -> None:
-        """One literal meta step."""
+        """One graph-through-network meta step."""
         idx = torch.randperm(self.val.n, generator=self.generator, device=self.generator.device)[:self.batch_size]
         x_val, y_val = self.val.take(idx)
-        paper_literal_meta_step(self.model, self.lilaw, x_val, y_val, device=self.device, amp=self.amp)
+        graph_through_network_meta_step(self.model, self.lilaw, x_val, y_val, device=self.device, amp=self.amp)
 
 
 class StandardLoader:
@@ -191,12 +206,16 @@ class VariantRunner:
 
     def __init__(self, variant: str, workload: Workload, init_state: dict, device: torch.device, *,
                  loader: str = "resident", seed: int = 0):
-        if variant not in VARIANTS + PEER_VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS + PEER_VARIANTS}, got {variant!r}")
+        allowed = VARIANTS + PEER_VARIANTS + FRONTIER_VARIANTS
+        if variant not in allowed:
+            raise ValueError(f"variant must be one of {allowed}, got {variant!r}")
         if loader not in LOADERS:
             raise ValueError(f"loader must be one of {LOADERS}, got {loader!r}")
-        self.variant, self.device = variant, device
-        self.config = config_from_preset(None, batch_size=workload.batch_size, device=device.type)
+        self.variant, self.device, self.steps_done = variant, device, 0
+        self.scheduled = variant.startswith("lilaw-")  # issue 13: a LiLAW method with its meta schedule
+        meta_fields = {k: v for k, v in method_overrides(variant).items() if k != "weighting"} \
+            if self.scheduled else {}
+        self.config = config_from_preset(None, batch_size=workload.batch_size, device=device.type, **meta_fields)
         self.model = build_workload_model(workload)
         self.model.load_state_dict(init_state)
         self.model.to(device)
@@ -209,12 +228,12 @@ class VariantRunner:
         self.val = engine.Batches(workload.x_val, workload.y_val, bs, device, resident=True)
         self.generators = {name: engine.make_generator(seed, name, device) for name in ("shuffle", "augment", "meta")}
         self.lilaw, self.hook = None, None
-        if variant in ("lilaw", "paper_literal"):
-            self.lilaw = LiLAW().to(device)
+        if variant in ("lilaw", "graph_through_network") or self.scheduled:
+            self.lilaw = LiLAW(meta_lr=effective_meta_lr(self.config)).to(device)
         if variant == "limit":
             self.lilaw = ForwardOnlyMeta()
-        if variant == "paper_literal":
-            self.hook = PaperLiteralMetaStep(self.model, self.lilaw, self.val, bs, self.generators["meta"],
+        if variant == "graph_through_network":
+            self.hook = GraphThroughNetworkMetaStep(self.model, self.lilaw, self.val, bs, self.generators["meta"],
                                              device=device, amp=self.config.amp)
         self.reweighter = Reweighter(variant, self.config, device) if variant in ("l2rw", "mwnet") else None
         self.fold_model = self.fold_optimizer = None
@@ -234,14 +253,15 @@ class VariantRunner:
         wall, cpu : float
             Wall-clock seconds and this process's CPU seconds (all threads) for the epoch.
         """
-        weighted = self.variant in ("lilaw", "paper_literal")
-        meta = self.variant in ("lilaw", "limit")
+        weighted = self.variant in ("lilaw", "graph_through_network") or self.scheduled
+        meta = self.variant in ("lilaw", "limit") or self.scheduled
         synchronize(self.device)
         start, cpu_start = time.perf_counter(), time.process_time()
         engine.train_one_epoch(self.model, self.optimizer, self.train, lilaw=self.lilaw, weighted=weighted,
                                meta=meta, val=self.val if meta or self.reweighter else None,
                                generators=self.generators, config=self.config, device=self.device,
-                               step_scheduler=self.hook, reweighter=self.reweighter)
+                               step_scheduler=self.hook, reweighter=self.reweighter, step_offset=self.steps_done)
+        self.steps_done += len(self.train)
         for _ in range(self.fold_epochs if self.fold_model is not None else 0):  # cleanlab's cross-fitting share
             engine.train_one_epoch(self.fold_model, self.fold_optimizer, self.train, lilaw=None, weighted=False,
                                    meta=False, val=None, generators=self.generators, config=self.config,

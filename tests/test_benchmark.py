@@ -1,4 +1,4 @@
-"""The overhead benchmark (issue 6) runs end to end on tiny sizes and writes valid JSON.
+"""The overhead benchmark (issues 6, 13) runs end to end on tiny sizes and writes valid JSON.
 
 No timed assertions: the machines are noisy, so only structure and sanity are checked.
 """
@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "overhead.py"
 EXIT_OK, EXIT_GOAL_MISSED = 0, 3
-VARIANTS = ("baseline", "lilaw", "paper_literal", "limit")
+VARIANTS = ("baseline", "lilaw", "graph_through_network", "limit", "lilaw-cheap")
 
 
 def _positive_finite(x) -> bool:
@@ -66,7 +66,11 @@ def test_quick_run_writes_one_valid_json(quick_run):
     # The exit status agrees with the goals recorded in the file.
     assert data["all_goals_met"] == all(g["met"] for g in data["goals"])
     assert (proc.returncode == EXIT_OK) == data["all_goals_met"]
-    assert len(data["goals"]) == 3 * 3 + 1 + 2
+    assert len(data["goals"]) == 3 * 4 + 1 + 2
+    cheap_goals = [g for g in data["goals"] if "time lilaw-cheap/baseline" in g["name"]]
+    assert len(cheap_goals) == 3 and all(g["target"] == 1.10 for g in cheap_goals)  # issue 13
+    assert data["workloads"]["lstm_ecg5000"]["meta_settings"]["lilaw-cheap"]["meta_every"] == 4
+    assert all(len(w["load_average_start"]) == 3 for w in data["workloads"].values())
 
 
 def test_bad_arguments_exit_2(tmp_path):
@@ -77,12 +81,12 @@ def test_bad_arguments_exit_2(tmp_path):
     assert not list(tmp_path.glob("*.json"))
 
 
-def test_paper_literal_step_leaves_network_grads_and_flags_as_before():
+def test_graph_through_network_step_leaves_network_grads_and_flags_as_before():
     """Variant 3 updates only alpha, beta, delta and restores requires_grad on the network."""
     import torch
 
     sys.path.insert(0, str(REPO))
-    from benchmarks.variants import paper_literal_meta_step
+    from benchmarks.variants import graph_through_network_meta_step
     from lilaw_edu.core.weighting import LiLAW
 
     gen = torch.Generator().manual_seed(0)
@@ -92,10 +96,18 @@ def test_paper_literal_step_leaves_network_grads_and_flags_as_before():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     expected = LiLAW(constraints=False)
     expected.meta_step(model(x).detach(), y)  # the package's own meta step on the same logits
-    paper_literal_meta_step(model, lilaw, x, y, device=torch.device("cpu"))
+    graph_through_network_meta_step(model, lilaw, x, y, device=torch.device("cpu"))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad and p.grad is None for p in model.parameters())
     assert all(getattr(lilaw, n).grad is None for n in ("alpha", "beta", "delta"))
     for n in ("alpha", "beta", "delta"):  # same update as LiLAW.meta_step: only the cost differs
         assert float(getattr(lilaw, n)) == pytest.approx(float(getattr(expected, n)), rel=1e-6)
     assert float(lilaw.alpha) != 10.0
+
+
+def test_exclude_and_skip_are_checked(tmp_path):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--exclude", "lilaw", "--out", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "--exclude takes variants from graph_through_network" in proc.stderr
+    assert not list(tmp_path.glob("*.json"))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_vs_rate", "trajectory_histories", "plot_run_trajectories", "plot_seed_spread", "METHOD_STYLE"]
+__all__ = ["plot_vs_rate", "trajectory_histories", "plot_run_trajectories", "plot_seed_spread", "METHOD_STYLE",
+           "plot_cheap_meta"]
 
 METHOD_STYLE = {"baseline": dict(color="tab:gray", marker="o"), "lilaw": dict(color="tab:blue", marker="s"),
                 "lilaw-frozen": dict(color="tab:orange", marker="^"), "baseline-frozen": dict(color="black", marker="v"),
@@ -139,3 +140,61 @@ def plot_seed_spread(df, preset: str, rows, metric: str, methods=("baseline", "l
     else:
         ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes)
     return ax
+
+
+def plot_cheap_meta(points: list, variance: dict | None = None, *, time_goal: float = 1.10,
+                    accuracy_margin: float = 0.5):
+    """Issue 13: the time/accuracy frontier of cheaper meta steps, and the meta-gradient's variance against r.
+
+    Parameters
+    ----------
+    points : list of dict
+        One per (dataset, method): ``dataset``, ``method``, ``time_ratio`` (epoch time / baseline, from
+        ``benchmarks/overhead.py``), ``mean``, ``ci_low``, ``ci_high`` (paired top-1 difference method -
+        current LiLAW over seeds, in points; the current method itself at 0 with no interval) and ``n``.
+    variance : dict, optional
+        ``benchmarks/results/meta-variance-ecg5000.json``; adds a second panel (variance of the
+        meta-gradient against the validation batch size B/r, measured and predicted).
+    time_goal, accuracy_margin : float
+        Drawn as the time goal (vertical line) and the ±margin band (points of top-1).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    fig, axes = plt.subplots(1, 2 if variance else 1, figsize=(10.5 if variance else 6, 3.6), squeeze=False)
+    ax = axes[0][0]
+    datasets = sorted({p["dataset"] for p in points})
+    markers = dict(zip(sorted({p["method"] for p in points}), "os^DvP*X"))
+    colors = dict(zip(datasets, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    ax.axhspan(-accuracy_margin, accuracy_margin, color="tab:green", alpha=0.12, label=f"±{accuracy_margin:g} points")
+    ax.axvline(time_goal, color="tab:red", ls="--", lw=1, label=f"{time_goal:.2f}x goal")
+    for p in points:
+        err = None if p.get("ci_low") is None or np.isnan(p["ci_low"]) else \
+            [[p["mean"] - p["ci_low"]], [p["ci_high"] - p["mean"]]]
+        ax.errorbar(p["time_ratio"], p["mean"], yerr=err, marker=markers[p["method"]], color=colors[p["dataset"]],
+                    capsize=3, ls="none", ms=6)
+    for m, mk in markers.items():
+        ax.plot([], [], mk, color="gray", ls="none", label=m)
+    for d, c in colors.items():
+        ax.plot([], [], "s", color=c, ls="none", label=d)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("epoch time / baseline (CPU benchmark)")
+    ax.set_ylabel("Δ test top-1 vs current LiLAW (points)")
+    ax.legend(fontsize=7, ncol=2)
+    if variance:
+        ax2 = axes[0][1]
+        for epoch, rec in variance["epochs"].items():
+            by_r = [rec["by_r"][str(r)] for r in variance["divisors"]]
+            m = [v["batch_size"] for v in by_r]
+            line = ax2.loglog(m, [v["variance"] for v in by_r], "o-", label=f"epoch {epoch}")[0]
+            ax2.loglog(m, [v["predicted_variance"] for v in by_r], ":", color=line.get_color())
+        ax2.set_xticks(m, [f"{b}\n(r={r})" for b, r in zip(m, variance["divisors"])])
+        ax2.set_xlabel("validation batch size B/r")
+        ax2.set_ylabel("variance of ∂L_W/∂(α,β,δ) (trace)")
+        ax2.set_title(f"{variance['dataset']}, {variance['draws']} batches per r (dotted: σ²/m·(N−m)/(N−1))",
+                      fontsize=8)
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
