@@ -232,6 +232,9 @@ def distributed_session(force: bool = False, device: str = "auto"):
     rank, size, local = world
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if cuda:
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"LOCAL_RANK {local} needs GPU {local}, but {torch.cuda.device_count()} GPU(s) are "
+                             f"visible; use --nproc-per-node <= the number of GPUs, or --device cpu")
         torch.cuda.set_device(local)
     backend = "nccl" if cuda else "gloo"
     dist.init_process_group(backend, rank=rank, world_size=size, timeout=datetime.timedelta(minutes=30))
