@@ -179,6 +179,7 @@ def plot_cheap_meta(points: list, variance: dict | None = None, *, time_goal: fl
     for d, c in colors.items():
         ax.plot([], [], "s", color=c, ls="none", label=d)
     ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlim(left=min(0.98, ax.get_xlim()[0]))
     ax.set_xlabel("epoch time / baseline (CPU benchmark)")
     ax.set_ylabel("Δ test top-1 vs current LiLAW (points)")
     ax.legend(fontsize=7, ncol=2)
@@ -190,6 +191,7 @@ def plot_cheap_meta(points: list, variance: dict | None = None, *, time_goal: fl
             line = ax2.loglog(m, [v["variance"] for v in by_r], "o-", label=f"epoch {epoch}")[0]
             ax2.loglog(m, [v["predicted_variance"] for v in by_r], ":", color=line.get_color())
         ax2.set_xticks(m, [f"{b}\n(r={r})" for b, r in zip(m, variance["divisors"])])
+        ax2.xaxis.set_minor_formatter(plt.NullFormatter())
         ax2.set_xlabel("validation batch size B/r")
         ax2.set_ylabel("variance of ∂L_W/∂(α,β,δ) (trace)")
         ax2.set_title(f"{variance['dataset']}, {variance['draws']} batches per r (dotted: σ²/m·(N−m)/(N−1))",
