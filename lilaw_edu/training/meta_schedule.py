@@ -21,9 +21,13 @@ all :class:`~lilaw_edu.training.config.TrainConfig` fields:
     step (Algorithm 1 uses the parameters after it): a one-step-stale meta-gradient.
 ``meta_cuda_stream``, ``meta_cuda_graph``
     CUDA only (exact no-ops elsewhere): the validation forward and meta step run on a
-    second stream, overlapping the next training step's forward up to its loss
-    (:class:`MetaSchedule`); the validation forward and meta step are captured once as
-    a CUDA graph and replayed (:class:`GraphedMetaStep`).
+    second stream, overlapping the next training step's forward up to its loss, which
+    waits for them because it reads α, β, δ (:class:`MetaSchedule`). Overlapping the
+    optimiser step itself would read θ while it is written, so it is not done; with batch
+    norm the next training forward writes the running statistics the validation forward
+    reads, so there the main stream waits at once (no overlap, same numbers). The
+    validation forward and meta step are captured once as a CUDA graph and replayed
+    (:class:`GraphedMetaStep`). Neither was run on a GPU in this project yet (none lent).
 """
 from __future__ import annotations
 
@@ -200,6 +204,7 @@ class MetaSchedule:
         self.val, self.batch_size, self.generator = val, meta_val_batch_size(config), generator
         self.use_graph = cuda and config.meta_cuda_graph
         self.stream = torch.cuda.Stream(device=device) if cuda and config.meta_cuda_stream else None
+        self.wait_at_once = bool(self.stream is not None and training_dependent_modules(model)["batch_norm"])
         self.event, self.meta_steps, self.y_val = None, 0, None
 
     def due(self, step: int) -> bool:
@@ -237,6 +242,8 @@ class MetaSchedule:
             self._run(x_val, y_val)
             self.event = torch.cuda.Event()
             self.event.record(self.stream)
+        if self.wait_at_once:  # batch norm: the next forward writes running statistics this one reads
+            self.wait()
 
     def _run(self, x_val: Tensor, y_val: Tensor) -> dict:
         if self.use_graph and self.graph is None:
