@@ -53,6 +53,17 @@ def pinned_ref():
     return refs[0]
 
 
+def test_setup_cell_is_shared_hidden_and_pinned_to_the_release_tag():
+    """One setup cell opens every notebook, hidden in the book, cloning the tag of this version on Colab."""
+    import lilaw_edu
+
+    assert pinned_ref() == f"v{lilaw_edu.__version__}", "LILAW_REF must be the release tag of __version__"
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        assert "hide-input" in first["metadata"].get("tags", []), f"{path.name}: setup cell not hidden"
+
+
 def _git(cwd, *args):
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}
@@ -103,13 +114,21 @@ def kernel_dir(dest: Path, python: Path) -> Path:
     return dest
 
 
-def test_every_notebook_runs_as_on_colab(tmp_path):
+def test_every_notebook_runs_as_on_colab():
+    import tempfile
+
     import pytest
 
     missing = [t for t in ("git", "unshare", "ip") if shutil.which(t) is None]
     unshare = None if missing else _unshare_prefix()
     if unshare is None:
         pytest.skip(f"needs git, unshare and ip with permission to make a network namespace (missing: {missing})")
+    # A private folder: pytest prunes old basetemp folders when other pytest sessions start meanwhile.
+    with tempfile.TemporaryDirectory(prefix="lilaw-colab-") as folder:
+        _simulate_colab(Path(folder), unshare)
+
+
+def _simulate_colab(tmp_path: Path, unshare: list):
     t0 = time.perf_counter()
     ref = pinned_ref()
     (tmp_path / "remote").mkdir()
