@@ -41,3 +41,12 @@ def test_new_figures_draw(monkeypatch):
     ax = figures.plot_trajectories({"run": hist}).axes[0]
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 2 * hist[0]["alpha"]
     assert figures.plot_trajectories({"run": hist}, from_zero=False).axes[0].get_ylim()[0] > 9
+
+
+def test_optional_returns_none_with_a_reason(capsys):
+    def missing(name, **kwargs):
+        raise FileNotFoundError(f"no files for {name} under /nowhere")
+
+    assert book.optional(missing, "breastmnist") is None
+    assert "[breastmnist] not available here" in capsys.readouterr().out
+    assert book.optional(lambda name, k=0: (name, k), "digits", k=3) == ("digits", 3)

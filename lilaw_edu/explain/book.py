@@ -63,3 +63,26 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str],
     frame = pd.DataFrame([{columns[k]: r[k] for k in columns} for r in rows])
     styler = frame.style.hide(axis="index").format({columns[k]: f for k, f in (formats or {}).items()})
     return styler.set_caption(caption) if caption else styler
+
+
+def optional(load, name: str, **kwargs):
+    """``load(name, **kwargs)``, or None with a printed reason when the data is not on this machine.
+
+    Chapters call it for datasets that a fresh machine (e.g. Colab) may lack, and skip what needs them.
+
+    Parameters
+    ----------
+    load : callable
+        E.g. :func:`lilaw_edu.datasets.load_dataset`.
+    name : str
+        Passed as the first argument.
+
+    Returns
+    -------
+    object or None
+    """
+    try:
+        return load(name, **kwargs)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"[{name}] not available here, skipping it:\n  {err}")
+        return None
