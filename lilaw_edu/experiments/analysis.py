@@ -9,8 +9,9 @@ decided in :mod:`lilaw_edu.experiments.summary`.
 * :func:`load_results` reads a preset's files; corrupted ones are returned as
   problems (never used).
 * :func:`tidy` flattens records to one row per (run, method).
-* :func:`paired` and :func:`verdict` compare two methods over seeds with
-  :func:`lilaw_edu.metrics.paired_difference`.
+* :func:`paired` compares two methods over seeds with :func:`lilaw_edu.metrics.paired_difference`;
+  :func:`compare` builds a chapter's table, its verdicts from :mod:`lilaw_edu.experiments.verdicts`
+  (p-values adjusted within the chapter's family).
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from pathlib import Path
 from lilaw_edu.experiments.store import CorruptResultError, read_record
 from lilaw_edu.metrics import paired_difference
 
-__all__ = ["load_results", "tidy", "paired", "verdict", "fmt_mean_std", "fmt_diff", "find_results_dir",
-           "load_tidy", "compare", "findings", "verdict_short", "raw_metric_values"]
+__all__ = ["load_results", "tidy", "paired", "fmt_mean_std", "fmt_diff", "find_results_dir", "load_tidy", "compare",
+           "family_size", "raw_metric_values"]
 
 
 def load_results(results_dir, preset: str) -> tuple:
@@ -124,39 +125,6 @@ def paired(df, row: str, method: str, reference: str, metric: str) -> dict | Non
     return {**paired_difference(av, bv), "seeds": seeds, "a": av, "b": bv}
 
 
-def verdict(diff: dict | None, paper_delta: float | None = None, scale: float = 1.0) -> str:
-    """One-line verdict on a paired difference.
-
-    Parameters
-    ----------
-    diff : dict or None
-        From :func:`paired`.
-    paper_delta : float, optional
-        The paper's printed change with LiLAW, same metric (in the paper's units).
-    scale : float
-        Multiplies our difference to the paper's units (100 for accuracy fractions -> %).
-
-    Returns
-    -------
-    str
-        e.g. ``"+2.10 [0.40, 3.80], p=0.03: distinguishable from 0; sign agrees with paper (+3.20)"``,
-        or ``"not run yet"``.
-    """
-    if diff is None:
-        return "not run yet"
-    mean, lo, hi = diff["mean"] * scale, diff["ci_low"] * scale, diff["ci_high"] * scale
-    if diff["n"] < 2:
-        text = f"{mean:+.2f} (1 seed: no interval)"
-    elif lo > 0 or hi < 0:
-        text = f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}], p={diff['p_value']:.3g}: distinguishable from 0"
-    else:
-        text = f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}], p={diff['p_value']:.3g}: not distinguishable from 0"
-    if paper_delta is not None:
-        same = (mean > 0) == (paper_delta > 0) and mean != 0
-        text += f"; sign {'agrees' if same else 'DISAGREES'} with paper ({paper_delta:+.2f})"
-    return text
-
-
 def fmt_mean_std(values, scale: float = 1.0, digits: int = 2) -> str:
     """``"mean ± std (n)"`` of finite values times ``scale``; ``"not run yet"`` when empty."""
     vals = [float(v) * scale for v in values if v is not None and not math.isnan(float(v))]
@@ -206,8 +174,43 @@ def load_tidy(results_dir, presets) -> tuple:
     return (df if len(df) else pd.DataFrame(columns=df.columns)), records, problems
 
 
-def compare(df, rows: list):
-    """The side-by-side table of an experiment chapter.
+def _row_diff(df, spec):
+    """Paired difference of one compare row (CPU presets), or None."""
+    import pandas as pd
+    metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")
+    sub, ref_sub = _pick(df, spec.get("cpu")), _pick(df, spec.get("cpu_ref") or spec.get("cpu"))
+    if not (len(sub) and len(ref_sub)):
+        return sub, ref_sub, None
+    both = pd.concat([sub[sub["method"] == method].assign(row="x"), ref_sub[ref_sub["method"] == ref]
+                      .assign(row="x", method="__ref__")])
+    return sub, ref_sub, paired(both, "x", method, "__ref__", metric)
+
+
+def _family_adjust(diffs: list) -> tuple:
+    """Holm and BH p-values of a family; rows with identical paired data (the same runs shown under two
+    presets or tables) are one test, counted once."""
+    from lilaw_edu.experiments.verdicts import adjust
+    keys = [None if d is None or d["n"] < 2 else (tuple(d["a"]), tuple(d["b"])) for d in diffs]
+    unique = list(dict.fromkeys(k for k in keys if k is not None))
+    p_of = {k: d["p_value"] for k, d in zip(keys, diffs) if k is not None}
+    holm_u, bh_u = adjust([p_of[k] for k in unique])
+    holm_of, bh_of = dict(zip(unique, holm_u)), dict(zip(unique, bh_u))
+    nan = float("nan")
+    return [holm_of.get(k, nan) for k in keys], [bh_of.get(k, nan) for k in keys]
+
+
+def family_size(df, family: list) -> int:
+    """Number of distinct paired tests in a chapter's family (rows with identical paired data count once)."""
+    diffs = [_row_diff(df, spec)[2] for spec in family]
+    return len({(tuple(d["a"]), tuple(d["b"])) for d in diffs if d is not None and d["n"] >= 2})
+
+
+def _fmt_p(p) -> str:
+    return "-" if p is None or not math.isfinite(p) else f"{p:.3g}"
+
+
+def compare(df, rows: list, family: list | None = None):
+    """The side-by-side table of an experiment chapter, with family-adjusted p-values.
 
     Parameters
     ----------
@@ -219,28 +222,36 @@ def compare(df, rows: list):
         ``_cal``); ``cpu`` = (preset, row) or None, optionally ``cpu_ref`` = (preset, row) for the
         reference method (paired by seed) and ``gpu`` = (preset, row); ``method`` (default "lilaw")
         and ``reference`` (default "baseline").
+    family : list of dict, optional
+        Every row spec of the chapter (``rows`` among them): the raw p-values of all of them are
+        adjusted together (Holm and Benjamini-Hochberg); rows with identical paired data count as
+        one test. Default: ``rows`` alone.
 
     Returns
     -------
     pandas.DataFrame
-        Columns: row, table, metric, paper baseline, paper Δ, ours baseline, ours method, ours Δ [95 % CI],
-        p, verdict, paper-scale Δ, seeds. Accuracies in %, AUROC in [0, 1].
+        Columns: row, table, metric, method vs reference, paper baseline, paper Δ, ours reference,
+        ours method, ours Δ [95% CI], p (raw), p Holm, p BH, verdict (from the Holm p), paper-scale Δ,
+        seeds. Accuracies in %, AUROC in [0, 1].
     """
     import pandas as pd
 
     from lilaw_edu.core.paper import paper_lookup
+    from lilaw_edu.experiments.verdicts import verdict
+    family = rows if family is None else family
+    missing = [r["label"] for r in rows if r not in family]
+    if missing:
+        raise ValueError(f"family must contain every row of rows; missing {missing}")
+    holm_p, bh_p = _family_adjust([_row_diff(df, spec)[2] for spec in family])
     out = []
     for spec in rows:
+        k = family.index(spec)
         metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")
         scale = 100.0 if metric in ACC_METRICS else 1.0
         digits = 2 if scale == 100 else 4
         paper_metric = spec.get("paper_metric", metric.replace("_cal", ""))
         paper = paper_lookup(spec["table"], paper_metric, **spec["paper"]) if spec.get("paper") else None
-        sub, ref_sub, diff = _pick(df, spec.get("cpu")), _pick(df, spec.get("cpu_ref") or spec.get("cpu")), None
-        if len(sub) and len(ref_sub):
-            both = pd.concat([sub[sub["method"] == method].assign(row="x"), ref_sub[ref_sub["method"] == ref]
-                              .assign(row="x", method="__ref__")])
-            diff = paired(both, "x", method, "__ref__", metric)
+        sub, ref_sub, diff = _row_diff(df, spec)
         gpu = "not run yet"
         if spec.get("gpu"):
             gsub = df[(df["preset"] == spec["gpu"][0]) & (df["row"] == spec["gpu"][1])]
@@ -255,8 +266,9 @@ def compare(df, rows: list):
                                            scale, digits),
             "ours method": fmt_mean_std(sub[sub["method"] == method][metric] if len(sub) else [], scale, digits),
             "ours Δ [95% CI]": fmt_diff(diff, scale, digits),
-            "p": "-" if diff is None or diff["n"] < 2 else f"{diff['p_value']:.3g}",
-            "verdict": verdict_short(diff, None if paper is None else paper["delta"], scale),
+            "p": "-" if diff is None or diff["n"] < 2 else _fmt_p(diff["p_value"]),
+            "p Holm": _fmt_p(holm_p[k]), "p BH": _fmt_p(bh_p[k]),
+            "verdict": verdict(diff, None if paper is None else paper["delta"], scale, holm_p[k], method),
             "paper-scale Δ": gpu, "seeds": 0 if diff is None else diff["n"]})
     return pd.DataFrame(out)
 
@@ -265,48 +277,6 @@ def _pick(df, where):
     if where is None:
         return df.iloc[0:0]
     return df[(df["preset"] == where[0]) & (df["row"] == where[1])]
-
-
-def findings(table) -> str:
-    """Markdown summary of a :func:`compare` table: counts of agreement and every disagreement, with numbers."""
-    run = table[table["verdict"] != "not run yet"]
-    if not len(run):
-        return "No row has results yet (run `lilaw-edu sweep` for the presets above)."
-    has_paper = run["paper Δ"] != "-"
-    agree = run["verdict"].str.startswith("agrees")
-    disagree = run["verdict"].str.startswith("DISAGREES")
-    sep = run["verdict"].str.contains("≠ 0")
-    lines = [f"{len(run)} of {len(table)} rows have results; {int(has_paper.sum())} of them have a paper row. "
-             f"The mean change has the paper's sign in {int((agree & has_paper).sum())} of those "
-             f"(in {int((agree & sep).sum())} with a 95 % CI that excludes 0); it has the opposite sign in "
-             f"{int(disagree.sum())} (in {int((disagree & sep).sum())} with a CI that excludes 0); "
-             f"{int((has_paper & ~agree & ~disagree).sum())} show no change at all."]
-    for _, r in run[disagree & has_paper].iterrows():
-        lines.append(f"- **{r['row']}**, {r['metric']} ({r['method vs reference']}): paper {r['paper Δ']}, "
-                     f"ours {r['ours Δ [95% CI]']} (p = {r['p']}, {r['seeds']} seeds).")
-    return "\n".join(lines)
-
-
-def verdict_short(diff: dict | None, paper_delta: float | None, scale: float = 1.0) -> str:
-    """Compact verdict: sign agreement with the paper, distinguishable from 0 (95 % CI), size."""
-    if diff is None:
-        return "not run yet"
-    mean = diff["mean"] * scale
-    if diff["n"] < 2:
-        sep = "1 seed"
-    elif diff["std"] == 0:
-        sep = "same Δ on every seed"
-    elif diff["ci_low"] > 0 or diff["ci_high"] < 0:
-        sep = "≠ 0"
-    else:
-        sep = "≈ 0 (CI spans 0)"
-    if paper_delta is None:
-        return f"{sep}; no paper row"
-    if mean == 0:
-        return f"no change; {sep}"
-    agree = (mean > 0) == (paper_delta > 0)
-    size = abs(mean) / abs(paper_delta) if paper_delta else float("nan")
-    return f"{'agrees' if agree else 'DISAGREES'} in sign; {sep}; {size:.2g}× paper's size"
 
 
 def raw_metric_values(results_dir, preset: str, row: str, method: str, metric: str) -> list:
