@@ -174,6 +174,12 @@ def _run(args) -> int:
         raise CLIError(f"--out must name a folder, got {args.out!r}")
     out = Path(args.out)
     _check_writable(out)
+    for name, want_dir in (("checkpoints", True), ("results.json", False), ("table.txt", False),
+                           ("curves.png", False)):
+        planted = out / name
+        if planted.exists() and planted.is_dir() != want_dir:
+            raise CLIError(f"{planted} exists and is {'not ' if want_dir else ''}a folder; remove it or choose "
+                           f"another --out")
     if args.resume and not (out / "checkpoints").is_dir() and not (out / "results.json").exists():
         print(f"{PROG}: note: nothing to resume in {out}; starting a fresh run", file=sys.stderr)
     from lilaw_edu.training.ddp import distributed_session

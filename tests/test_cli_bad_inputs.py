@@ -129,3 +129,56 @@ def test_api_bad_input_names_parameter_and_value(index, tmp_path, monkeypatch):
         call()
     assert name in str(exc.value) and value in str(exc.value), str(exc.value)
     assert not list(Path(tmp_path).iterdir())
+
+
+def _plant(tmp_path, what):
+    """Files a user (or an attacker) left in the output or results folder."""
+    import json
+    from lilaw_edu.experiments.plan import expand_preset
+    from lilaw_edu.experiments.store import _canonical, _sha256  # noqa: F401 - the store's own checksum
+    if what in ("checkpoints-file", "results-json-folder"):
+        (tmp_path / "o").mkdir()
+        if what == "checkpoints-file":
+            (tmp_path / "o" / "checkpoints").write_text("x")
+        else:
+            (tmp_path / "o" / "results.json").mkdir()
+        return ["run", "--dataset", "digits", "--out", "o"], ["o/", "choose another --out"]
+    folder = tmp_path / "r" / "cpu-table9"
+    folder.mkdir(parents=True)
+    target = folder / f"{expand_preset('cpu-table9')[0].run_id}.json"
+    if what == "json-folder":
+        target.mkdir()
+    elif what == "deep-json":
+        target.write_text("[" * 100000 + "]" * 100000)
+    else:  # crafted: valid checksum, nonsense payload
+        payload = {"spec": [], "config": 1, "result": None, "provenance": "x"}
+        target.write_text(json.dumps({"schema": "lilaw-edu/sweep-result/1", "run_id": target.stem, "preset": "cpu-table9",
+                                      "row": "r", "tables": [], "payload_sha256": _sha256(_canonical(payload)),
+                                      "payload": payload}))
+    return ["sweep", "cpu-table9", "--allow-dirty", "--results-dir", "r", "--on-corrupt", "error"], [target.name]
+
+
+@pytest.mark.parametrize("what", ["checkpoints-file", "results-json-folder", "json-folder", "deep-json", "crafted"])
+def test_planted_files_one_line_exit_2(what, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv, fragments = _plant(tmp_path, what)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_disk_full_is_one_line(monkeypatch, capsys):
+    import errno
+
+    import lilaw_edu.cli as cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "results/x.json")
+    monkeypatch.setattr(cli, "_datasets", full)
+    assert main(["datasets"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no space left on the device writing results/x.json" in err
