@@ -12,7 +12,7 @@ missing or corrupted data, unwritable output folder, ``--device cuda`` without a
 GPU) prints one line ``lilaw-edu: error: ...`` to stderr and exits with status 2,
 before anything is written. Set ``LILAW_DEBUG=1`` to see the traceback instead.
 Other subcommands (``sweep``) register through ``add_sweep_parser(subparsers)`` in
-``lilaw_edu/sweep.py`` and set ``func`` with ``set_defaults(func=...)``.
+``lilaw_edu/experiments/command.py`` and set ``func`` with ``set_defaults(func=...)``.
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--size", type=int, default=28, choices=(28, 64, 128, 224),
                     help="MedMNIST resolution (MedMNIST+ for 64/128/224)")
     try:
-        from lilaw_edu.experiments.runner import add_sweep_parser
+        from lilaw_edu.experiments.command import add_sweep_parser
     except ImportError:
         add_sweep_parser = None
     if add_sweep_parser is not None:

@@ -97,7 +97,9 @@ def load_chapter(presets, *, required=None, results_dir=None, log=print) -> Chap
     required = tuple(p for p in presets if p.startswith("cpu-")) if required is None else tuple(required)
     results = Path(results_dir) if results_dir is not None else find_results_dir()
     df, records, problems = load_tidy(results, presets)
-    log(f"{len(records)} result files read from results/ for {', '.join(presets)}; {len(problems)} problem(s).")
+    dirty = sum(bool((r["payload"].get("provenance") or {}).get("git_dirty")) for r in records)
+    log(f"{len(records)} result files read from results/ for {', '.join(presets)}; {len(problems)} problem(s); "
+        f"{dirty} written from a working tree with uncommitted changes (git_dirty).")
     for problem in problems:
         log("PROBLEM (file not used): " + problem.replace(str(results), "results"))
     short = []

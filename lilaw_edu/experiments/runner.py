@@ -28,32 +28,28 @@ Run two sweeps on the same results folder at once only with different presets.
 
 Modules: :mod:`lilaw_edu.experiments.presets` (what runs), :mod:`lilaw_edu.experiments.plan`
 (expansion, status, cost estimates), :mod:`lilaw_edu.experiments.store` (ids and
-files), this module (running and the command line), :mod:`lilaw_edu.experiments.analysis`
+files), this module (running), :mod:`lilaw_edu.experiments.command` (``lilaw-edu sweep``), :mod:`lilaw_edu.experiments.analysis`
 and :mod:`lilaw_edu.experiments.plots` (reading results back for the book).
 """
 from __future__ import annotations
 
-import argparse
-import functools
 import os
 import shutil
 import signal
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from lilaw_edu.experiments.presets import SWEEP_PRESETS
-from lilaw_edu.experiments.plan import ALIASES, estimate_seconds, measured_costs, plan_sweep
+from lilaw_edu.experiments.plan import estimate_seconds, measured_costs, plan_sweep
 from lilaw_edu._internal.provenance import PACKAGE_DIR, git_state, hardware, source_sha256, utc_now
 from lilaw_edu._internal.files import check_writable
 from lilaw_edu.experiments.store import (CorruptResultError, RunSpec, claim_run, make_record,
                                          read_record, release_runs, write_record)
 from lilaw_edu.experiments.summary import summarise_fit
 
-__all__ = ["run_sweep", "execute_run", "write_run_record", "check_clean_tree", "add_sweep_parser",
-           "default_work_dir", "SweepInterrupted"]
+__all__ = ["run_sweep", "execute_run", "write_run_record", "check_clean_tree", "default_work_dir",
+           "SweepInterrupted"]
 
 # ------------------------------------------------------------------ running
 def default_work_dir() -> Path:
@@ -257,14 +253,7 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
     """
     _check_options(jobs, threads, on_corrupt, fit_fn)
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    plan = plan_sweep(presets, results_dir, seeds)
-    todo = plan["pending"][:limit] if limit is not None else plan["pending"]
-    firsts = {}
-    for s in todo:  # an id seen earlier in this plan (presets sharing a row) is copied, not retrained
-        firsts.setdefault(s.run_id, s)
-    measured = measured_costs(results_dir)
-    est = {s: (0.0 if s.run_id in plan["reusable"] or firsts[s.run_id] is not s
-               else estimate_seconds(s, measured, device)) for s in todo}
+    plan, todo, firsts, est, measured = _plan_and_estimate(presets, results_dir, seeds, limit, device)
     summary = {"total": len(plan["specs"]), "done_before": len(plan["done"]), "ran": 0, "reused": 0, "skipped": 0,
                "corrupt": [m for _, m in plan["corrupt"]], "failed": [], "stale": [str(p) for p in plan["stale"]],
                "estimated_s": sum(est.values()) / jobs}
@@ -279,18 +268,7 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
     _quarantine(plan["corrupt"], results_dir, on_corrupt, log)
     from tqdm.auto import tqdm
     bar = tqdm(total=len(todo), unit="run", disable=not progress, desc="sweep", dynamic_ncols=True)
-    remaining = dict(est)
-
-    def finished(spec, outcome):
-        remaining.pop(spec, None)
-        key = ("failed" if outcome.get("failed") else "skipped" if outcome.get("skipped")
-               else "reused" if outcome.get("reused") else "ran")
-        if key != "failed":
-            summary[key] += 1
-        bar.set_postfix_str(f"{spec.preset} {spec.row} s{spec.seed} {outcome['wall_time_s']:.0f}s; "
-                            f"est. left {sum(remaining.values()) / jobs / 60:.0f} min")
-        bar.update(1)
-
+    finished = _progress(summary, bar, dict(est), jobs)
     fresh, copies = [], []
     for spec in todo:
         if spec.run_id in plan["reusable"]:
@@ -312,6 +290,34 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
     finally:
         bar.close()
     return summary
+
+
+def _plan_and_estimate(presets, results_dir, seeds, limit, device) -> tuple:
+    """The plan, the runs to do (at most ``limit``), the first spec of each run id (later ones are copies)
+    and each run's estimated seconds."""
+    plan = plan_sweep(presets, results_dir, seeds)
+    todo = plan["pending"][:limit] if limit is not None else plan["pending"]
+    firsts = {}
+    for s in todo:  # an id seen earlier in this plan (presets sharing a row) is copied, not retrained
+        firsts.setdefault(s.run_id, s)
+    measured = measured_costs(results_dir)
+    est = {s: (0.0 if s.run_id in plan["reusable"] or firsts[s.run_id] is not s
+               else estimate_seconds(s, measured, device)) for s in todo}
+    return plan, todo, firsts, est, measured
+
+
+def _progress(summary: dict, bar, remaining: dict, jobs: int):
+    """The callback that counts a finished run (ran, reused, skipped or failed) and moves the bar."""
+    def finished(spec, outcome):
+        remaining.pop(spec, None)
+        key = ("failed" if outcome.get("failed") else "skipped" if outcome.get("skipped")
+               else "reused" if outcome.get("reused") else "ran")
+        if key != "failed":  # failures are counted by _guard, with their message
+            summary[key] += 1
+        bar.set_postfix_str(f"{spec.preset} {spec.row} s{spec.seed} {outcome['wall_time_s']:.0f}s; "
+                            f"est. left {sum(remaining.values()) / jobs / 60:.0f} min")
+        bar.update(1)
+    return finished
 
 
 def _run_fresh(fresh, results_dir, work_dir, device, threads, jobs, fit_fn, owner, finished, summary, log) -> None:
@@ -370,64 +376,3 @@ def _print_plan(plan, todo, est, jobs, log, measured) -> None:
         f"{len(plan['stale'])} stale files; estimated {total / 60:.1f} min of run time, "
         f"about {total / jobs / 60:.1f} min with {jobs} job(s) "
         f"({'measured from finished runs' if measured else 'default per-dataset costs'}).")
-
-
-# ------------------------------------------------------------------ command line
-def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``lilaw-edu sweep`` on an argparse subparsers object."""
-    p = subparsers.add_parser("sweep", help="run a grid of paired runs (resumable) into results/<preset>/",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                              epilog=f"presets: {', '.join(SWEEP_PRESETS)}; aliases: {', '.join(ALIASES)}")
-    p.add_argument("presets", nargs="*", metavar="PRESET",
-                   help="sweep presets in priority order (cpu-table3, paper-table1, ..., cpu-all, paper-all)")
-    p.add_argument("--list", action="store_true", help="list the sweep presets and exit")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and an estimated time; run nothing")
-    p.add_argument("--results-dir", default="results", help="folder of result files (default: results)")
-    p.add_argument("--work-dir", default=None, help="checkpoints of runs in progress (default: "
-                   "$LILAW_SWEEP_WORK or ~/.cache/lilaw_edu/sweep-work)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel runs (default 1)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default CPUs // jobs)")
-    p.add_argument("--limit", type=int, default=None, help="run at most N pending runs")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="override every run's device")
-    p.add_argument("--seeds", default=None, help="comma list replacing every row's seeds, e.g. 0,1,2")
-    p.add_argument("--on-corrupt", choices=("rerun", "error"), default="rerun",
-                   help="a corrupted result file: move aside and rerun (default) or stop with an error")
-    p.add_argument("--allow-dirty", action="store_true",
-                   help="write records although lilaw_edu/ has uncommitted changes (records say git_dirty)")
-    p.set_defaults(func=_sweep_command)
-    return p
-
-
-def _sweep_command(args) -> int:
-    if args.list:
-        for name, preset in SWEEP_PRESETS.items():
-            n = sum(len(r["seeds"]) for r in preset["rows"])
-            print(f"{name:<14} {n:>4} runs  {preset['description']}")
-        print("aliases: " + ", ".join(f"{k} = {' '.join(v)}" for k, v in ALIASES.items()))
-        return 0
-    if args.limit is not None and args.limit < 0:
-        raise ValueError(f"--limit must be >= 0, got {args.limit}")
-    for flag, value in (("--results-dir", args.results_dir), ("--work-dir", args.work_dir)):
-        if value is not None and not value.strip():
-            raise ValueError(f"{flag} must name a folder, got {value!r}")
-    seeds = None
-    if args.seeds is not None:
-        try:
-            seeds = tuple(int(s) for s in args.seeds.split(","))
-        except ValueError:
-            raise ValueError(f"--seeds must be a comma list of integers >= 0, got {args.seeds!r}") from None
-        if any(s < 0 for s in seeds):
-            raise ValueError(f"--seeds must be a comma list of integers >= 0, got {args.seeds!r}")
-    sweep_run = getattr(args, "sweep_fn", None)  # --executor ray binds ray_executor.run_sweep_ray
-    if sweep_run is None:
-        sweep_run = functools.partial(run_sweep, allow_dirty=args.allow_dirty)
-    elif not args.dry_run:
-        check_clean_tree(args.allow_dirty)
-    summary = sweep_run(args.presets, results_dir=args.results_dir, work_dir=args.work_dir, jobs=args.jobs,
-                        threads=args.threads, limit=args.limit, device=args.device, seeds=seeds,
-                        dry_run=args.dry_run, on_corrupt=args.on_corrupt)
-    if not args.dry_run:
-        print(f"sweep: {summary['ran']} ran, {summary['reused']} reused, {summary.get('skipped', 0)} claimed by "
-              f"another sweep, {summary['done_before']} already done, {len(summary['corrupt'])} corrupt reported, "
-              f"{len(summary['failed'])} failed (of {summary['total']})", file=sys.stderr)
-    return 1 if summary["failed"] else 0
