@@ -247,3 +247,22 @@ def test_fused_training_equals_a_loop_with_pre_step_validation_logits():
     a, b = _state(model, lilaw), _state(model2, lilaw2)
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=FUSED_ATOL, rtol=0)
+
+
+# ------------------------------------------------------------------ the chapter's figure
+def test_plot_cheap_meta_draws_the_frontier_and_the_variance_panel():
+    import matplotlib
+    matplotlib.use("Agg")
+    from lilaw_edu.experiments.plots import plot_cheap_meta
+    points = [dict(dataset="ecg5000", method="lilaw", time_ratio=1.3, mean=0.0, ci_low=float("nan"),
+                   ci_high=float("nan"), n=5),
+              dict(dataset="ecg5000", method="lilaw-cheap", time_ratio=1.05, mean=0.2, ci_low=-0.4, ci_high=0.8, n=5)]
+    variance = {"dataset": "ecg5000", "draws": 10, "divisors": [1, 2],
+                "epochs": {"2": {"by_r": {"1": {"batch_size": 32, "variance": 1e-4, "predicted_variance": 1e-4},
+                                          "2": {"batch_size": 16, "variance": 3e-4, "predicted_variance": 2.9e-4}}}}}
+    fig = plot_cheap_meta(points, variance)
+    left, right = fig.axes
+    assert len(left.containers) == 2  # one errorbar per point
+    assert sorted(float(c.lines[0].get_ydata()[0]) for c in left.containers) == [0.0, 0.2]
+    assert [tuple(line.get_ydata()) for line in right.lines][:1] == [(1e-4, 3e-4)]
+    assert len(plot_cheap_meta(points).axes) == 1
