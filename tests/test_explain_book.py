@@ -50,3 +50,8 @@ def test_optional_returns_none_with_a_reason(capsys):
     assert book.optional(missing, "breastmnist") is None
     assert "[breastmnist] not available here" in capsys.readouterr().out
     assert book.optional(lambda name, k=0: (name, k), "digits", k=3) == ("digits", 3)
+
+
+def test_table_html_is_reproducible():
+    rows = [dict(a=1.0), dict(a=2.0)]
+    assert book.table(rows, {"a": "A"}).to_html() == book.table(rows, {"a": "A"}).to_html()

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Mapping, Optional, Sequence
 
 
@@ -62,6 +63,8 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str],
         raise ValueError(f"columns {missing} are missing from some rows; row keys are {sorted(rows[0]) if rows else []}")
     frame = pd.DataFrame([{columns[k]: r[k] for k in columns} for r in rows])
     styler = frame.style.hide(axis="index").format({columns[k]: f for k, f in (formats or {}).items()})
+    # HTML ids from the content, not random, so that re-running a notebook leaves its output unchanged
+    styler = styler.set_uuid(hashlib.sha256((frame.to_csv() + (caption or "")).encode()).hexdigest()[:8])
     return styler.set_caption(caption) if caption else styler
 
 
