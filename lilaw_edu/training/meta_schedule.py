@@ -26,8 +26,8 @@ all :class:`~lilaw_edu.training.config.TrainConfig` fields:
     optimiser step itself would read θ while it is written, so it is not done; with batch
     norm the next training forward writes the running statistics the validation forward
     reads, so there the main stream waits at once (no overlap, same numbers). The
-    validation forward and meta step are captured once as a CUDA graph and replayed
-    (:class:`GraphedMetaStep`). Neither was run on a GPU in this project yet (none lent).
+    validation forward and meta step are captured as a CUDA graph at each epoch's first
+    meta step and replayed for the others (:class:`GraphedMetaStep`). Neither was run on a GPU in this project yet (none lent).
 """
 from __future__ import annotations
 
