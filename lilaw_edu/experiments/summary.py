@@ -19,7 +19,7 @@ __all__ = ["W_ORIENTATION", "summarise_fit", "mislabel_summary"]
 # W_alpha is high for confidently correct samples -> "clean"; W_beta, W_delta and their
 # sum W are high for samples whose label gets little probability -> "noisy".
 W_ORIENTATION = {"w_alpha": "clean", "w_beta": "noisy", "w_delta": "noisy", "w": "noisy"}
-_KEEP = ("metrics", "lilaw", "history", "wall_time_s", "freeze", "overrides", "init_state_sha256",
+_KEEP = ("metrics", "lilaw", "history", "wall_time_s", "freeze", "overrides", "init_state_sha256", "label_filter",
          "pretrained_weights", "thread_changes")
 
 
