@@ -9,13 +9,35 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["plot_vs_rate", "trajectory_histories", "plot_run_trajectories", "plot_seed_spread", "METHOD_STYLE",
-           "plot_cheap_meta"]
+           "method_color", "plot_cheap_meta"]
 
 METHOD_STYLE = {"baseline": dict(color="tab:gray", marker="o"), "lilaw": dict(color="tab:blue", marker="s"),
                 "lilaw-frozen": dict(color="tab:orange", marker="^"), "baseline-frozen": dict(color="black", marker="v"),
-                "lilaw-detached": dict(color="tab:purple", marker="D"), "baseline-cleanstop": dict(color="tab:brown",
-                                                                                            marker="x"),
-                "gce": dict(color="tab:green", marker="P"), "sce": dict(color="tab:olive", marker="*")}
+                "lilaw-detached": dict(color="tab:purple", marker="D"),
+                "baseline-cleanstop": dict(color="tab:brown", marker="x"),
+                "gce": dict(color="tab:green", marker="P"), "sce": dict(color="tab:olive", marker="*"),
+                # Table 6 ablations (only the named terms of W)
+                "lilaw-ab": dict(color="tab:cyan", marker="s"), "lilaw-ad": dict(color="tab:red", marker="s"),
+                "lilaw-bd": dict(color="tab:pink", marker="s"), "lilaw-a": dict(color="navy", marker="s"),
+                "lilaw-b": dict(color="goldenrod", marker="s"), "lilaw-d": dict(color="teal", marker="s"),
+                "lilaw-focal": dict(color="darkblue", marker="h"), "baseline-focal": dict(color="dimgray", marker="h"),
+                "lilaw-trainmode": dict(color="slateblue", marker="<"),
+                "l2rw": dict(color="crimson", marker=">"), "mwnet": dict(color="darkgreen", marker="<"),
+                "cleanlab": dict(color="darkorange", marker="X"),
+                "lilaw-cheap": dict(color="deepskyblue", marker="d"), "lilaw-k4": dict(color="steelblue", marker="d"),
+                "lilaw-k4s": dict(color="royalblue", marker="d"), "lilaw-k8s": dict(color="midnightblue", marker="d")}
+_FALLBACK_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#9467bd", "#d62728", "#2ca02c", "#ff7f0e")
+
+
+def method_color(method: str) -> str:
+    """The fixed colour of ``method`` in every figure: :data:`METHOD_STYLE`, else one picked from the
+    method's name (the same in every call, independent of matplotlib's colour cycle)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str, got {type(method).__name__}")
+    if method in METHOD_STYLE:
+        return METHOD_STYLE[method]["color"]
+    import hashlib
+    return _FALLBACK_COLORS[int(hashlib.sha256(method.encode()).hexdigest(), 16) % len(_FALLBACK_COLORS)]
 
 
 def _scale(metric: str) -> float:
@@ -116,6 +138,19 @@ def plot_run_trajectories(records: list, preset: str, rows, method: str = "lilaw
 def plot_seed_spread(df, preset: str, rows, metric: str, methods=("baseline", "lilaw"), ax=None):
     """Every seed's value per (row, method), with the mean as a bar (paper Fig. 5).
 
+    Each method has one fixed colour (:func:`method_color`) for its bars, its dots and its legend
+    entry, whatever the order of ``methods`` and whichever rows it has results in.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results.
+    preset, metric : str
+    rows : sequence of str
+        Row labels, one group of bars each.
+    methods : sequence of str
+    ax : matplotlib Axes, optional
+
     Returns
     -------
     matplotlib Axes
@@ -123,13 +158,15 @@ def plot_seed_spread(df, preset: str, rows, metric: str, methods=("baseline", "l
     ax = ax or plt.subplots(figsize=(6, 3.2))[1]
     scale, width = _scale(metric), 0.8 / max(1, len(methods))
     for j, method in enumerate(methods):
+        color, labelled = method_color(method), False
         for i, row in enumerate(rows):
             vals = df[(df["preset"] == preset) & (df["row"] == row) & (df["method"] == method)][metric] * scale
             x = i + (j - (len(methods) - 1) / 2) * width
             if len(vals):
-                ax.bar(x, vals.mean(), width=width * 0.9, alpha=0.35, color=METHOD_STYLE.get(method, {}).get("color"),
-                       label=method if i == 0 else None)
-                ax.scatter(np.full(len(vals), x), vals, s=12, color=METHOD_STYLE.get(method, {}).get("color"))
+                ax.bar(x, vals.mean(), width=width * 0.9, alpha=0.35, color=color, edgecolor=color,
+                       label=None if labelled else method, gid=f"bar:{method}")
+                ax.scatter(np.full(len(vals), x), vals, s=12, color=color, zorder=3, gid=f"dots:{method}")
+                labelled = True
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r.split("/", 1)[-1] for r in rows], fontsize=8)
     ax.set_ylabel(f"test {metric}" + (" (%)" if scale == 100 else ""))
