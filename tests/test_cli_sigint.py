@@ -35,7 +35,10 @@ def test_sigint_stops_sweep_jobs_2_and_rerun_completes(tmp_path):
     proc.send_signal(signal.SIGINT)
     t0 = time.monotonic()
     _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - t0 < 5.0
+    # Idle, it exits in about a second; the bound only guards against a hang on a loaded CI machine
+    # (measured 14.6 s at load average 15 on 2 cores). What shows the queue was cancelled is the count
+    # of started runs below: the old behaviour started all 10.
+    assert time.monotonic() - t0 < 30.0
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].count("lilaw-edu sweep cpu-table9") == 1
     assert "--resume" not in err
