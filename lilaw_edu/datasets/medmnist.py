@@ -117,8 +117,9 @@ def download_medmnist(flag: str, data_dir, size: int = 28) -> Path:
     return root / npz_name(flag, size)
 
 
-def medmnist_parts(flag: str, data_dir=None, *, size=None, verify=True, download=False) -> dict:
-    """One MedMNIST set as float tensors in [0, 1], shape (N, C, H, W), official splits."""
+def medmnist_parts(flag: str, data_dir=None, *, size=None, verify=True, download=False,
+                   dtype=torch.float32) -> dict:
+    """One MedMNIST set as tensors (N, C, H, W), official splits: float32 in [0, 1], or uint8 pixels."""
     size = 28 if size is None else size
     if size not in MEDMNIST_SIZES:
         raise ValueError(f"size for {flag} must be one of {MEDMNIST_SIZES}, got {size!r}")
@@ -136,8 +137,8 @@ def medmnist_parts(flag: str, data_dir=None, *, size=None, verify=True, download
                         f"Fix: delete it and run `{fetch_command(flag, size)}`")
     names = class_names(flag, num_classes)
     return dict(
-        x_train=to_image_tensor(arrays["train_images"]), y_train=torch.from_numpy(arrays["train_labels"]),
-        x_val=to_image_tensor(arrays["val_images"]), y_val=torch.from_numpy(arrays["val_labels"]),
-        x_test=to_image_tensor(arrays["test_images"]), y_test=torch.from_numpy(arrays["test_labels"]),
+        x_train=to_image_tensor(arrays["train_images"], dtype), y_train=torch.from_numpy(arrays["train_labels"]),
+        x_val=to_image_tensor(arrays["val_images"], dtype), y_val=torch.from_numpy(arrays["val_labels"]),
+        x_test=to_image_tensor(arrays["test_images"], dtype), y_test=torch.from_numpy(arrays["test_labels"]),
         num_classes=len(names), class_names=names, kind="image",
         notes=f"MedMNIST v2 {flag} at {size}x{size} from {Path(path).name} (MD5 {'checked' if verify else 'not checked'}).")

@@ -30,6 +30,7 @@ BEYOND = ("baseline", "lilaw", "lilaw-frozen", "lilaw-detached", "baseline-clean
 BEYOND_ECG = ("baseline", "lilaw-detached", "baseline-cleanstop", "gce", "sce")  # lilaw, lilaw-frozen: cpu-table3
 ABLATION = ("baseline", "lilaw", "lilaw-ab", "lilaw-ad", "lilaw-bd", "lilaw-a", "lilaw-b", "lilaw-d")
 RELATIVES = ("baseline", "lilaw", "l2rw", "mwnet", "cleanlab")  # issue 11 (lilaw_edu.training.methods)
+CHEAP_META = ("lilaw", "lilaw-cheap", "lilaw-k4", "lilaw-k4s", "lilaw-k8s")  # issue 13 (training/meta_schedule.py)
 NOISE_T1 = ("uniform", "asymmetric", "instance", "adjacent", "far_ood", "domain_shift", "ood_covariate",
             "zoom_shift", "crop_shift")
 RATES_0_50 = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -40,7 +41,7 @@ MEDMNIST10 = ("pathmnist", "dermamnist", "octmnist", "pneumoniamnist", "breastmn
 # ---- CPU scale: the run presets of lilaw_edu.training.config.PRESETS plus only what the sweeps change
 # (the base preset holds batch size, learning rate, schedule, ...; a value is written in one place).
 CPU_DATA = {
-    "ecg5000": dict(base="cpu-ecg5000", dataset="ecg5000", epochs=30),
+    "ecg5000": dict(base="cpu-ecg5000", dataset="ecg5000"),  # 30 epochs: the cpu-ecg5000 run preset
     "digits": dict(base="cpu-digits", dataset="digits", epochs=10),
     "cifar10-jpeg": dict(base="cpu-cifar10", dataset="cifar10-jpeg", max_train=2000, epochs=6),
     "breastmnist": dict(base="cpu-medmnist", dataset="breastmnist", epochs=10, milestones=(5, 8)),
@@ -157,6 +158,13 @@ SWEEP_PRESETS = {
                              ("relatives",),
                              grid(("relatives",), CPU, ["ecg5000"], U, (0.3,), RELATIVES, (0, 1, 2))
                              + grid(("relatives",), CPU, ["ecg5000"], U, (0.0,), RELATIVES, (0, 1, 2))),
+    # issue 13: the current meta step (lilaw) beside cheaper ones, paired (same seed, split, noise, init)
+    "cpu-cheap-meta": _preset("cheaper meta steps: a meta step every k training steps (with/without the meta lr "
+                              "times k) and validation batches of B/r, against the current LiLAW; ECG5000 30 %, "
+                              "digits 50 %, BreastMNIST 30 % uniform noise (issue 13)", ("cheap-meta",),
+                              grid(("cheap-meta",), CPU, ["ecg5000"], U, (0.3,), CHEAP_META, SEEDS5)
+                              + grid(("cheap-meta",), CPU, ["digits"], U, (0.5,), CHEAP_META, SEEDS5)
+                              + grid(("cheap-meta",), CPU, ["breastmnist"], U, (0.3,), CHEAP_META, SEEDS5)),
     # ------------------------------------------------------------------ paper scale (GPU)
     "paper-table1": _preset("CIFAR-100-M, ViT-B/16, every noise kind at 50 % (Table 1)", ("1",),
                             grid(("1",), P, ["cifar100"], NOISE_T1, (0.5,), PAIR + ("baseline-frozen",), (0,))),

@@ -34,9 +34,10 @@ and :mod:`lilaw_edu.experiments.plots` (reading results back for the book).
 from __future__ import annotations
 
 import argparse
-import datetime
+import functools
 import os
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -45,14 +46,38 @@ from pathlib import Path
 
 from lilaw_edu.experiments.presets import SWEEP_PRESETS
 from lilaw_edu.experiments.plan import ALIASES, estimate_seconds, measured_costs, plan_sweep
-from lilaw_edu.experiments.store import CorruptResultError, RunSpec, make_record, read_record, write_record
+from lilaw_edu._internal.provenance import PACKAGE_DIR, git_state, hardware, source_sha256, utc_now
+from lilaw_edu.experiments.store import (CorruptResultError, RunSpec, check_writable, claim_run, make_record,
+                                         read_record, release_runs, write_record)
+from lilaw_edu.experiments.summary import summarise_fit
 
-__all__ = ["run_sweep", "execute_run", "add_sweep_parser", "default_work_dir"]
+__all__ = ["run_sweep", "execute_run", "write_run_record", "check_clean_tree", "add_sweep_parser",
+           "default_work_dir", "SweepInterrupted"]
 
 # ------------------------------------------------------------------ running
 def default_work_dir() -> Path:
     """Checkpoints of runs in progress: ``$LILAW_SWEEP_WORK`` or ``~/.cache/lilaw_edu/sweep-work``."""
     return Path(os.environ.get("LILAW_SWEEP_WORK") or Path.home() / ".cache" / "lilaw_edu" / "sweep-work")
+
+
+def check_clean_tree(allow_dirty: bool) -> dict:
+    """Refuse to write records from a package source with uncommitted changes.
+
+    Returns
+    -------
+    dict
+        ``git_commit`` and ``git_dirty`` (None when not in a git checkout, e.g. a pip install).
+
+    Raises
+    ------
+    ValueError
+        When the tree is dirty and ``allow_dirty`` is False.
+    """
+    state = git_state()
+    if state["git_dirty"] and not allow_dirty:
+        raise ValueError(f"the package source {PACKAGE_DIR} has uncommitted changes, so a record could not name "
+                         f"the code that made it; commit first, or pass --allow-dirty (records then say git_dirty)")
+    return state
 
 
 def _provenance(started: str, wall: float) -> dict:
@@ -62,55 +87,89 @@ def _provenance(started: str, wall: float) -> dict:
     import torch
 
     from lilaw_edu import __version__
-    from lilaw_edu._internal import provenance
-    return {"lilaw_edu": __version__, **provenance.hardware(), "numpy": numpy.__version__,
-            "sklearn": sklearn.__version__, "torch_threads": torch.get_num_threads(), **provenance.git_state(),
-            "source_sha256": provenance.source_sha256(), "started": started, "wall_time_s": round(wall, 3),
-            "finished": provenance.utc_now()}
+    return {"lilaw_edu": __version__, **hardware(), "numpy": numpy.__version__, "sklearn": sklearn.__version__,
+            "torch_threads": torch.get_num_threads(), **git_state(), "source_sha256": source_sha256(),
+            "started": started, "wall_time_s": round(wall, 3), "finished": utc_now()}
 
 
-def execute_run(spec: RunSpec, results_dir, work_dir=None, device: str | None = None, fit_fn=None) -> dict:
+def _fit_with_restart(fit_fn, config, spec, work):
+    """Fit, resuming from ``work``; checkpoints the current code cannot resume from (e.g. written by an
+    older version) start the run over once from scratch (a second failure is reported by the caller)."""
+    try:
+        return fit_fn(config, methods=spec.methods, out_dir=work, resume=True, progress=False), None
+    except ValueError as exc:
+        if not work.exists():
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        results = fit_fn(config, methods=spec.methods, out_dir=work, resume=True, progress=False)
+        return results, f"{type(exc).__name__}: {exc}"
+
+
+def write_run_record(spec: RunSpec, payload: dict, results_dir) -> Path:
+    """Write one run's record atomically to ``<results_dir>/<preset>/<run_id>.json``; returns the path."""
+    path = Path(results_dir) / spec.preset / f"{spec.run_id}.json"
+    write_record(path, make_record(spec, payload))
+    return path
+
+
+def execute_run(spec: RunSpec, results_dir, work_dir=None, device: str | None = None, fit_fn=None,
+                owner: int | None = None) -> dict:
     """Train one run (resuming from its checkpoints) and write its result file atomically.
+
+    With ``owner`` (the sweep's process id) the run is first claimed with a lock file in the
+    results folder (:func:`~lilaw_edu.experiments.store.claim_run`); a run that another live
+    sweep holds, or that is already finished, is skipped.
 
     Returns
     -------
     dict
-        ``run_id``, ``path``, ``wall_time_s``.
+        ``run_id``, ``path``, ``wall_time_s`` and ``skipped`` (True when not trained here).
     """
-    from lilaw_edu.experiments.summary import summarise_fit
-    if fit_fn is None:
-        from lilaw_edu.training.fit import fit as fit_fn
-    config = spec.config(device)
-    work = Path(work_dir or default_work_dir()) / spec.preset / spec.run_id
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    restarted = None
+    fit_fn = fit_fn or _fit_hook() or _default_fit()
+    done = Path(results_dir) / spec.preset / f"{spec.run_id}.json"
+    lock = claim_run(results_dir, spec, owner) if owner is not None else None
+    if owner is not None and (lock is None or done.is_file()):
+        if lock is not None:
+            lock.unlink(missing_ok=True)
+        return {"run_id": spec.run_id, "path": str(done), "wall_time_s": 0.0, "skipped": True}
     try:
-        results = fit_fn(config, methods=spec.methods, out_dir=work, resume=True, progress=False)
-    except ValueError as exc:
-        if not work.exists():
-            raise
-        # Checkpoints the current code cannot resume from (e.g. written by an older version):
-        # start this run over once from scratch; a second failure is reported by the caller.
-        restarted = f"{type(exc).__name__}: {exc}"
+        config = spec.config(device)
+        work = Path(work_dir or default_work_dir()) / spec.preset / spec.run_id
+        started, t0 = utc_now(), time.perf_counter()
+        results, restarted = _fit_with_restart(fit_fn, config, spec, work)
+        wall = time.perf_counter() - t0
+        provenance = dict(_provenance(started, wall), **({"restarted_after": restarted} if restarted else {}))
+        payload = {"spec": spec.to_dict(), "config": config.to_dict(), "result": summarise_fit(results),
+                   "provenance": provenance}
+        path = write_run_record(spec, payload, results_dir)
         shutil.rmtree(work, ignore_errors=True)
-        t0 = time.perf_counter()
-        results = fit_fn(config, methods=spec.methods, out_dir=work, resume=True, progress=False)
-    wall = time.perf_counter() - t0
-    payload = {"spec": spec.to_dict(), "config": config.to_dict(), "result": summarise_fit(results),
-               "provenance": dict(_provenance(started, wall), **({"restarted_after": restarted} if restarted else {}))}
-    path = Path(results_dir) / spec.preset / f"{spec.run_id}.json"
-    write_record(path, make_record(spec, payload))
-    shutil.rmtree(work, ignore_errors=True)
-    return {"run_id": spec.run_id, "path": str(path), "wall_time_s": wall}
+    finally:
+        if lock is not None:
+            lock.unlink(missing_ok=True)
+    return {"run_id": spec.run_id, "path": str(path), "wall_time_s": wall, "skipped": False}
+
+
+def _default_fit():
+    from lilaw_edu.training.fit import fit
+    return fit
+
+
+def _fit_hook():
+    """``$LILAW_SWEEP_FIT = "module:function"`` replaces the trainer in every run: tests of the process
+    pool, where a ``fit_fn`` object cannot be passed to spawned workers. Unset in normal use."""
+    hook = os.environ.get("LILAW_SWEEP_FIT")
+    if not hook:
+        return None
+    import importlib
+    module, _, name = hook.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _copy_run(spec: RunSpec, source: Path, results_dir) -> dict:
     payload = dict(read_record(source)["payload"])
     payload["spec"] = spec.to_dict()
     payload["provenance"] = dict(payload["provenance"], reused_from=str(source))
-    path = Path(results_dir) / spec.preset / f"{spec.run_id}.json"
-    write_record(path, make_record(spec, payload))
+    path = write_run_record(spec, payload, results_dir)
     return {"run_id": spec.run_id, "path": str(path), "wall_time_s": 0.0}
 
 
@@ -119,9 +178,14 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker(spec, results_dir, work_dir, device, threads):
+def _init_pool_worker() -> None:
+    """Pool workers ignore Ctrl-C: the sweep process decides (cancel queued runs, stop workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker(spec, results_dir, work_dir, device, threads, owner):
     _init_worker(threads)
-    return execute_run(spec, results_dir, work_dir, device)
+    return execute_run(spec, results_dir, work_dir, device, owner=owner)
 
 
 def _quarantine(corrupt, results_dir, on_corrupt: str, log) -> None:
@@ -134,9 +198,29 @@ def _quarantine(corrupt, results_dir, on_corrupt: str, log) -> None:
         os.replace(path, path.with_name(path.name + ".corrupt"))
 
 
+def _check_options(jobs, threads, on_corrupt, fit_fn) -> None:
+    if on_corrupt not in ("rerun", "error"):
+        raise ValueError(f"on_corrupt must be 'rerun' or 'error', got {on_corrupt!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be an integer >= 1 (or None: CPUs // jobs), got {threads!r}")
+    if fit_fn is not None and jobs != 1:
+        raise ValueError(f"fit_fn works only with jobs=1, got jobs={jobs}")
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a sweep; ``summary`` holds what finished (those records are kept)."""
+
+    def __init__(self, summary: dict):
+        super().__init__("sweep interrupted")
+        self.summary = summary
+
+
 def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, threads: int | None = None,
               limit: int | None = None, device: str | None = None, seeds=None, dry_run: bool = False,
-              on_corrupt: str = "rerun", fit_fn=None, progress: bool = True, log=print) -> dict:
+              on_corrupt: str = "rerun", fit_fn=None, progress: bool = True, log=print,
+              allow_dirty: bool = False) -> dict:
     """Run (or, with ``dry_run``, list) every pending run of ``presets``.
 
     Parameters
@@ -156,29 +240,31 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
     on_corrupt : {"rerun", "error"}
     fit_fn : callable, optional
         Replaces :func:`lilaw_edu.training.fit.fit` (tests); only with ``jobs=1``.
+    allow_dirty : bool
+        Write records although the package source has uncommitted changes (they say ``git_dirty``).
 
     Returns
     -------
     dict
-        ``total``, ``done_before``, ``ran``, ``reused``, ``corrupt`` (messages), ``failed``
-        (messages), ``estimated_s``, ``stale``.
+        ``total``, ``done_before``, ``ran``, ``reused``, ``skipped`` (claimed by another sweep),
+        ``corrupt`` (messages), ``failed`` (messages), ``estimated_s``, ``stale``.
+
+    Raises
+    ------
+    SweepInterrupted
+        On Ctrl-C: queued runs are cancelled, workers stopped; finished records stay valid.
     """
-    if on_corrupt not in ("rerun", "error"):
-        raise ValueError(f"on_corrupt must be 'rerun' or 'error', got {on_corrupt!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-    if fit_fn is not None and jobs != 1:
-        raise ValueError(f"fit_fn works only with jobs=1, got jobs={jobs}")
+    _check_options(jobs, threads, on_corrupt, fit_fn)
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     plan = plan_sweep(presets, results_dir, seeds)
-    measured = measured_costs(results_dir)
     todo = plan["pending"][:limit] if limit is not None else plan["pending"]
     firsts = {}
     for s in todo:  # an id seen earlier in this plan (presets sharing a row) is copied, not retrained
         firsts.setdefault(s.run_id, s)
+    measured = measured_costs(results_dir)
     est = {s: (0.0 if s.run_id in plan["reusable"] or firsts[s.run_id] is not s
                else estimate_seconds(s, measured, device)) for s in todo}
-    summary = {"total": len(plan["specs"]), "done_before": len(plan["done"]), "ran": 0, "reused": 0,
+    summary = {"total": len(plan["specs"]), "done_before": len(plan["done"]), "ran": 0, "reused": 0, "skipped": 0,
                "corrupt": [m for _, m in plan["corrupt"]], "failed": [], "stale": [str(p) for p in plan["stale"]],
                "estimated_s": sum(est.values()) / jobs}
     for _, msg in plan["corrupt"]:
@@ -186,6 +272,9 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
     if dry_run:
         _print_plan(plan, todo, est, jobs, log, bool(measured))
         return summary
+    check_clean_tree(allow_dirty)
+    for preset in {s.preset for s in plan["specs"]}:  # before any training
+        check_writable(Path(results_dir) / preset, "--results-dir")
     _quarantine(plan["corrupt"], results_dir, on_corrupt, log)
     from tqdm.auto import tqdm
     bar = tqdm(total=len(todo), unit="run", disable=not progress, desc="sweep", dynamic_ncols=True)
@@ -193,8 +282,10 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
 
     def finished(spec, outcome):
         remaining.pop(spec, None)
-        key = "reused" if outcome.get("reused") else "ran"
-        summary[key] += 1
+        key = ("failed" if outcome.get("failed") else "skipped" if outcome.get("skipped")
+               else "reused" if outcome.get("reused") else "ran")
+        if key != "failed":
+            summary[key] += 1
         bar.set_postfix_str(f"{spec.preset} {spec.row} s{spec.seed} {outcome['wall_time_s']:.0f}s; "
                             f"est. left {sum(remaining.values()) / jobs / 60:.0f} min")
         bar.update(1)
@@ -207,36 +298,61 @@ def run_sweep(presets, *, results_dir="results", work_dir=None, jobs: int = 1, t
             fresh.append(spec)
         else:
             copies.append(spec)
+    owner = os.getpid()
     try:
-        if jobs == 1:
-            if fit_fn is None:
-                _init_worker(threads)
-            for spec in fresh:
-                finished(spec, _guard(lambda: execute_run(spec, results_dir, work_dir, device, fit_fn),
-                                      spec, summary, log))
-        else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_worker, s, str(results_dir), work_dir, device, threads): s for s in fresh}
-                for fut in as_completed(futures):
-                    finished(futures[fut], _guard(fut.result, futures[fut], summary, log))
+        _run_fresh(fresh, results_dir, work_dir, device, threads, jobs, fit_fn, owner, finished, summary, log)
         for spec in copies:
             source = Path(results_dir) / firsts[spec.run_id].preset / f"{spec.run_id}.json"
             finished(spec, {**_guard(lambda: _copy_run(spec, source, results_dir), spec, summary, log),
                             "reused": True})
+    except KeyboardInterrupt:
+        release_runs(results_dir, {s.preset for s in plan["specs"]}, owner)
+        raise SweepInterrupted(summary) from None
     finally:
         bar.close()
     return summary
 
 
+def _run_fresh(fresh, results_dir, work_dir, device, threads, jobs, fit_fn, owner, finished, summary, log) -> None:
+    """Train the runs not finished anywhere: in this process (``jobs=1``) or a spawned process pool."""
+    if jobs == 1:
+        if fit_fn is None:
+            _init_worker(threads)
+        for spec in fresh:
+            finished(spec, _guard(lambda: execute_run(spec, results_dir, work_dir, device, fit_fn, owner),
+                                  spec, summary, log))
+        return
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init_pool_worker)
+    try:
+        futures = {pool.submit(_worker, s, str(results_dir), work_dir, device, threads, owner): s for s in fresh}
+        for fut in as_completed(futures):
+            finished(futures[fut], _guard(fut.result, futures[fut], summary, log))
+    except KeyboardInterrupt:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_pool(pool) -> None:
+    """Cancel queued runs and stop the workers now (a run in progress keeps its last checkpoint)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the stdlib keeps them here
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
+
+
 def _guard(call, spec, summary, log) -> dict:
-    """Run ``call``; a failing run is reported and the sweep goes on (KeyboardInterrupt stops it)."""
+    """Run ``call``; a failing run is reported and counted as failed, and the sweep goes on
+    (KeyboardInterrupt stops it)."""
     try:
         return call()
-    except (ValueError, RuntimeError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any error of one run is reported, never hidden
         msg = f"{spec.preset} {spec.row} seed {spec.seed} ({spec.run_id}) failed: {type(exc).__name__}: {exc}"
         summary["failed"].append(msg)
         log(f"REPORT: {msg}")
-        return {"wall_time_s": 0.0}
+        return {"wall_time_s": 0.0, "failed": True}
 
 
 def _print_plan(plan, todo, est, jobs, log, measured) -> None:
@@ -258,7 +374,9 @@ def _print_plan(plan, todo, est, jobs, log, measured) -> None:
 # ------------------------------------------------------------------ command line
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``lilaw-edu sweep`` on an argparse subparsers object."""
-    p = subparsers.add_parser("sweep", help="run a grid of paired runs (resumable) into results/<preset>/")
+    p = subparsers.add_parser("sweep", help="run a grid of paired runs (resumable) into results/<preset>/",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                              epilog=f"presets: {', '.join(SWEEP_PRESETS)}; aliases: {', '.join(ALIASES)}")
     p.add_argument("presets", nargs="*", metavar="PRESET",
                    help="sweep presets in priority order (cpu-table3, paper-table1, ..., cpu-all, paper-all)")
     p.add_argument("--list", action="store_true", help="list the sweep presets and exit")
@@ -273,6 +391,8 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, help="comma list replacing every row's seeds, e.g. 0,1,2")
     p.add_argument("--on-corrupt", choices=("rerun", "error"), default="rerun",
                    help="a corrupted result file: move aside and rerun (default) or stop with an error")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write records although lilaw_edu/ has uncommitted changes (records say git_dirty)")
     p.set_defaults(func=_sweep_command)
     return p
 
@@ -286,18 +406,27 @@ def _sweep_command(args) -> int:
         return 0
     if args.limit is not None and args.limit < 0:
         raise ValueError(f"--limit must be >= 0, got {args.limit}")
+    for flag, value in (("--results-dir", args.results_dir), ("--work-dir", args.work_dir)):
+        if value is not None and not value.strip():
+            raise ValueError(f"{flag} must name a folder, got {value!r}")
     seeds = None
-    if args.seeds:
+    if args.seeds is not None:
         try:
             seeds = tuple(int(s) for s in args.seeds.split(","))
         except ValueError:
-            raise ValueError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
-    sweep_run = getattr(args, "sweep_fn", run_sweep)  # --executor ray binds ray_executor.run_sweep_ray
+            raise ValueError(f"--seeds must be a comma list of integers >= 0, got {args.seeds!r}") from None
+        if any(s < 0 for s in seeds):
+            raise ValueError(f"--seeds must be a comma list of integers >= 0, got {args.seeds!r}")
+    sweep_run = getattr(args, "sweep_fn", None)  # --executor ray binds ray_executor.run_sweep_ray
+    if sweep_run is None:
+        sweep_run = functools.partial(run_sweep, allow_dirty=args.allow_dirty)
+    elif not args.dry_run:
+        check_clean_tree(args.allow_dirty)
     summary = sweep_run(args.presets, results_dir=args.results_dir, work_dir=args.work_dir, jobs=args.jobs,
                         threads=args.threads, limit=args.limit, device=args.device, seeds=seeds,
                         dry_run=args.dry_run, on_corrupt=args.on_corrupt)
     if not args.dry_run:
-        print(f"sweep: {summary['ran']} ran, {summary['reused']} reused, {summary['done_before']} already done, "
-              f"{len(summary['corrupt'])} corrupt reported, {len(summary['failed'])} failed "
-              f"(of {summary['total']})", file=sys.stderr)
+        print(f"sweep: {summary['ran']} ran, {summary['reused']} reused, {summary.get('skipped', 0)} claimed by "
+              f"another sweep, {summary['done_before']} already done, {len(summary['corrupt'])} corrupt reported, "
+              f"{len(summary['failed'])} failed (of {summary['total']})", file=sys.stderr)
     return 1 if summary["failed"] else 0

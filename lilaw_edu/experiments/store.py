@@ -19,7 +19,7 @@ from lilaw_edu._internal.files import atomic_write_bytes
 from lilaw_edu.training.config import RUNTIME_FIELDS, config_from_preset
 
 __all__ = ["SCHEMA", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
-           "write_record", "read_record"]
+           "write_record", "read_record", "check_writable", "lock_path", "claim_run", "release_runs"]
 
 SCHEMA = "lilaw-edu/sweep-result/1"
 
@@ -113,6 +113,10 @@ def read_record(path) -> dict:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise bad("JSON nested too deeply") from None
+    except IsADirectoryError:
+        raise bad("it is a folder, not a file") from None
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
         raise bad(f"schema is not {SCHEMA!r}")
     missing = [k for k in ("run_id", "preset", "row", "tables", "payload_sha256", "payload") if k not in record]
@@ -126,10 +130,109 @@ def read_record(path) -> dict:
         methods = payload["result"]["methods"]
         for m in payload["spec"]["methods"]:
             float(methods[m]["metrics"]["test"]["top1"])
-    except (KeyError, TypeError, ValueError) as exc:
+        if not (isinstance(payload["provenance"], dict) and isinstance(payload["spec"]["seed"], int)
+                and isinstance(record["row"], str) and isinstance(record["preset"], str)):
+            raise TypeError("provenance, spec seed, row or preset of the wrong type")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise bad(f"payload lacks config, spec or per-method test metrics ({exc!r})") from None
     if not (record["run_id"] == path.stem == recomputed):
         raise bad(f"run id mismatch (file name {path.stem}, header {record['run_id']}, contents {recomputed})")
     return record
 
 
+
+
+# ------------------------------------------------------------------ claiming runs, writable folders
+def check_writable(folder, flag: str) -> Path:
+    """Refuse a folder that cannot be created or written; creates nothing (probes the nearest
+    existing folder with a temporary file, then removes it).
+
+    Raises
+    ------
+    ValueError
+        One line naming ``flag``, the folder and why (a file in the way, no permission, disk full).
+    """
+    import os
+    import tempfile
+    folder = Path(folder)
+    if not str(folder).strip():
+        raise ValueError(f"{flag} must name a folder, got {str(folder)!r}")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} exists and is not a folder; choose another {flag}")
+    parent = folder.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {folder} cannot be created: {parent} is a file; choose another {flag}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lilaw-write-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{flag} {folder} is not writable ({parent}: {exc.strerror or exc}); "
+                         f"choose another {flag}") from None
+    return folder
+
+
+def lock_path(results_dir, spec: RunSpec) -> Path:
+    """``<results_dir>/<preset>/.<run_id>.lock``: held while one sweep trains the run."""
+    return Path(results_dir) / spec.preset / f".{spec.run_id}.lock"
+
+
+def _alive(pid: int) -> bool:
+    import os
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_run(results_dir, spec: RunSpec, owner: int) -> Path | None:
+    """Claim a run for the sweep process ``owner`` (atomic ``O_EXCL`` lock file).
+
+    A lock whose owner process no longer runs on this host (a killed sweep) is taken over.
+
+    Returns
+    -------
+    Path or None
+        The lock file, or None when another live sweep holds the run.
+    """
+    import os
+    import socket
+    path = lock_path(results_dir, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = f"{socket.gethostname()} {owner}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                host, pid = path.read_text().split()
+            except (OSError, ValueError):
+                host, pid = "", "0"
+            if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+                path.unlink(missing_ok=True)  # stale: its sweep was killed
+                continue
+            return None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        return path
+    return None
+
+
+def release_runs(results_dir, presets, owner: int) -> int:
+    """Remove the lock files of ``presets`` held by ``owner``; returns how many."""
+    import socket
+    n = 0
+    for preset in presets:
+        for path in (Path(results_dir) / preset).glob(".*.lock"):
+            try:
+                if path.read_text() == f"{socket.gethostname()} {owner}":
+                    path.unlink()
+                    n += 1
+            except OSError:
+                pass
+    return n

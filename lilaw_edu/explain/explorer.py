@@ -3,7 +3,7 @@
 Two front ends share one set of numbers, all computed by :mod:`lilaw_edu.core.weighting`:
 
 * :func:`interactive_explorer` — ipywidgets sliders (Jupyter, Colab) that redraw
-  four matplotlib heat maps (W_α, W_β, W_δ, W·CE) over the region of attainable
+  five matplotlib heat maps (W_α, W_β, W_δ, W, W·CE) over the region of attainable
   ``(s_y, max s)`` pairs for ``C`` classes.
 * :func:`static_explorer_html` — the same explorer as a self-contained ``<div>``
   with inline JavaScript and ``<canvas>`` panels for the rendered book: no kernel,
@@ -31,7 +31,7 @@ from lilaw_edu.explain.region import PANEL_RANGES, PANELS, SLIDERS, check_resolu
 __all__ = ["MPL_TITLES", "WeightExplorer", "interactive_explorer", "explorer_update_time"]
 
 MPL_TITLES = {"w_alpha": r"$W_\alpha=\sigma(\alpha s_y - m)$", "w_beta": r"$W_\beta=\sigma(-(\beta s_y - m))$",
-              "w_delta": r"$W_\delta=e^{-(\delta s_y - m)^2/2}$", "wce": r"$W\cdot$CE$,\ $CE$=-\log s_y$"}
+              "w_delta": r"$W_\delta=e^{-(\delta s_y - m)^2/2}$", "w": r"$W=W_\alpha+W_\beta+W_\delta$", "wce": r"$W\cdot$CE$,\ $CE$=-\log s_y$"}
 
 
 @contextlib.contextmanager
@@ -50,7 +50,7 @@ def _one_torch_thread():
 
 
 class WeightExplorer:
-    """ipywidgets front end: sliders for α, β, δ, C and four heat maps.
+    """ipywidgets front end: sliders for α, β, δ, C and five heat maps.
 
     Parameters
     ----------
@@ -101,10 +101,10 @@ class WeightExplorer:
 
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#eeeeee")
 
-        figure = Figure(figsize=(12, 3.1), dpi=72, layout="constrained")
+        figure = Figure(figsize=(3 * len(PANELS), 3.1), dpi=72, layout="constrained")
         FigureCanvasAgg(figure)
         images, h = {}, 0.5 / (self.resolution - 1)
-        for ax, key in zip(figure.subplots(1, 4), PANELS):
+        for ax, key in zip(figure.subplots(1, len(PANELS)), PANELS):
             lo, hi = PANEL_RANGES[key]
             images[key] = ax.imshow(np.zeros((2, 2)), origin="lower", extent=(-h, 1 + h, -h, 1 + h),
                                     cmap=cmap, interpolation="nearest", animated=True,
@@ -155,7 +155,7 @@ class WeightExplorer:
 
 def interactive_explorer(C: int = 10, resolution: int = 121, alpha: float = 10.0, beta: float = 2.0,
                          delta: float = 6.0):
-    """Sliders for α, β, δ and C redrawing W_α, W_β, W_δ and W·CE over the region.
+    """Sliders for α, β, δ and C redrawing W_α, W_β, W_δ, W and W·CE over the region.
 
     Parameters
     ----------

@@ -35,10 +35,11 @@ from lilaw_edu.core.losses import per_sample_loss
 from lilaw_edu.core.weighting import lilaw_weights, weight_components
 
 # Heat-map panels shown by both explorers, in display order.
-PANELS = ("w_alpha", "w_beta", "w_delta", "wce")
+PANELS = ("w_alpha", "w_beta", "w_delta", "w", "wce")
 # Fixed colour ranges; None means "the panel's largest finite value".
 # ("ce" is not drawn by default; the region chapter's widget shows it alone.)
-PANEL_RANGES = {"w_alpha": (0.0, 1.0), "w_beta": (0.0, 1.0), "w_delta": (0.0, 1.0), "wce": (0.0, None),
+# W = W_α + W_β + W_δ < 3 (each term is below 1), so its panel has the fixed range [0, 3].
+PANEL_RANGES = {"w_alpha": (0.0, 1.0), "w_beta": (0.0, 1.0), "w_delta": (0.0, 1.0), "w": (0.0, 3.0), "wce": (0.0, None),
                 "ce": (0.0, None)}
 # Slider ranges (lo, hi, step) shared by the ipywidgets and the static explorer.
 SLIDERS = {"alpha": (0.0, 20.0, 0.1), "beta": (0.0, 10.0, 0.1), "delta": (0.0, 15.0, 0.1), "C": (2, 100, 1)}

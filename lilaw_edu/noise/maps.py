@@ -87,17 +87,33 @@ def confusable_map_from_features(
     if not isinstance(features, Tensor) or features.shape[0] != labels.shape[0]:
         shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
         raise ValueError(f"features must be a tensor of shape (N={labels.shape[0]}, ...), got {shape}")
-    flat = features.reshape(features.shape[0], -1)
-    if flat.dtype not in (torch.float32, torch.float64):
-        flat = flat.float()  # no copy for float32/float64 features (they can be large)
     counts = torch.bincount(labels, minlength=num_classes)
     if (counts == 0).any():
         missing = torch.nonzero(counts == 0).flatten().tolist()
         raise ValueError(f"labels must contain every class in [0, {num_classes}), got none of {missing}")
-    one_hot = F.one_hot(labels.to(flat.device).long(), num_classes).to(flat.dtype)
-    means = (one_hot.T @ flat).double() / counts.to(flat.device)[:, None]
+    means = _class_sums(features, labels, num_classes) / counts.to(features.device)[:, None]
     means = F.normalize(means, dim=1)
     return _top_k_other_classes(means @ means.T, k)
+
+
+def _class_sums(features: Tensor, labels: Tensor, num_classes: int, chunk_bytes: int = 1 << 24) -> Tensor:
+    """Per-class sums of the flattened features, (C, D) float64.
+
+    float32/float64 features: one matrix product, no copy. Other dtypes (e.g. uint8
+    images of a large data set): a chunk of rows at a time in float64, so no float
+    copy of the whole set is ever made.
+    """
+    if features.dtype in (torch.float32, torch.float64):
+        flat = features.reshape(features.shape[0], -1)
+        one_hot = F.one_hot(labels.to(flat.device).long(), num_classes).to(flat.dtype)
+        return (one_hot.T @ flat).double()
+    step = max(1, chunk_bytes // (8 * max(1, features[:1].numel())))
+    sums = None
+    for start in range(0, features.shape[0], step):
+        part = features[start:start + step].reshape(-1, features[:1].numel()).double()
+        one_hot = F.one_hot(labels[start:start + step].to(part.device).long(), num_classes).double()
+        sums = one_hot.T @ part if sums is None else sums + one_hot.T @ part
+    return sums
 
 
 def confusable_map_from_confusion(confusion: Tensor, k: int = 1) -> dict[int, list[int]]:

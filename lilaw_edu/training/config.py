@@ -97,7 +97,7 @@ class TrainConfig:
     loss: str = "ce"                   # per-sample loss: "ce" | "focal" | "gce" | "sce"
     focal_gamma: float = 2.0           # focal-loss gamma (Table 11)
     # ---- cost of the meta step (issue 13; lilaw_edu.training.meta_schedule)
-    meta_every: int = 1                # k: a meta step after training steps k, 2k, ... of each epoch (1 = Algorithm 1)
+    meta_every: int = 1                # k: a meta step after training steps k, 2k, ... of the run (1 = Algorithm 1)
     meta_lr_scale_with_k: bool = False  # True: the meta step's learning rate is meta_lr * meta_every
     meta_val_divisor: int = 1          # r: the meta step's validation batch is ceil(batch_size / r) samples
                                        # (only when val_batch_size is None)

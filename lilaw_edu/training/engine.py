@@ -9,6 +9,7 @@ them from host memory. Every random choice goes through an explicit
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 
@@ -17,11 +18,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lilaw_edu.core.weighting import plain_loss
-from lilaw_edu.datasets.core import resize_images
+from lilaw_edu.training.meta_schedule import MetaSchedule, draw_val_batch, fused_forward, meta_val_batch_size
+from lilaw_edu.datasets.inputs import stored_nbytes
 
 __all__ = [
     "resolve_device", "child_seed", "make_generator", "state_dict_sha256", "autocast",
-    "Batches", "augment_images", "shift_distribution", "train_one_epoch", "meta_update",
+    "Batches", "augment_images", "shift_distribution", "train_one_epoch", "meta_update", "meta_forward_step",
     "predict_logits", "evaluate", "make_batches", "record_training_set",
 ]
 
@@ -139,16 +141,17 @@ class Batches:
         return self.transform(x), self.y[idx].to(self.device, non_blocking=True)
 
 
-def make_batches(splits, config, device: torch.device, batch_resize: int | None = None) -> dict:
+def make_batches(splits, config, device: torch.device, transform=None) -> dict:
     """``train``, ``train_eval``, ``val`` and ``test`` :class:`Batches` of ``splits``.
 
     Data stay on the device when all splits fit in ``config.resident_max_gb`` (one device
-    copy shared by all views), else they are fed from host memory. ``batch_resize``
-    resizes every batch on the device.
+    copy shared by all views, counted in stored bytes: uint8 images take a quarter of
+    float32), else they are fed from host memory. ``transform`` (e.g. the
+    :class:`~lilaw_edu.datasets.inputs.InputTransform` of a streamed data set) turns every
+    stored batch into the model input on the device.
     """
-    total = sum(getattr(splits, f"x_{s}").numel() * 4 for s in ("train", "val", "test"))
+    total = stored_nbytes(splits.x_train, splits.x_val, splits.x_test)
     resident = total <= config.resident_max_gb * (1 << 30)
-    transform = (lambda x: resize_images(x, batch_resize)) if batch_resize else None
     place = (lambda t: t.to(device)) if resident else (lambda t: t)
     x_tr, y_tr = place(splits.x_train), place(splits.y_train)
     make = lambda x, y, bs: Batches(x, y, bs, device, resident, transform)  # noqa: E731
@@ -241,8 +244,14 @@ def meta_update(model: nn.Module, lilaw: nn.Module, val: Batches, batch_size: in
         ``alpha``, ``beta``, ``delta`` after the step and ``val_loss`` before it,
         as 0-d tensors (no host synchronisation).
     """
-    idx = torch.randperm(val.n, generator=generator, device=generator.device)[:batch_size]
-    x_val, y_val = val.take(idx)
+    x_val, y_val = draw_val_batch(val, batch_size, generator)
+    return meta_forward_step(model, lilaw, x_val, y_val, eval_mode=eval_mode, device=device, amp=amp)
+
+
+def meta_forward_step(model: nn.Module, lilaw: nn.Module, x_val: Tensor, y_val: Tensor, *, eval_mode: bool,
+                      device: torch.device, amp: bool) -> dict:
+    """The validation forward (no graph; eval mode unless ``eval_mode`` is False) and ``lilaw.meta_step``
+    on one batch ``x_val`` (M, ...), ``y_val`` (M,); returns what :func:`meta_update` returns."""
     was_training = model.training
     if eval_mode:
         model.eval()
@@ -255,7 +264,7 @@ def meta_update(model: nn.Module, lilaw: nn.Module, val: Batches, batch_size: in
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: Batches, *,
                     lilaw: nn.Module | None, weighted: bool, meta: bool, val: Batches | None,
                     generators: dict, config, device: torch.device,
-                    step_scheduler=None, reweighter=None) -> dict:
+                    step_scheduler=None, reweighter=None, step_offset: int = 0) -> dict:
     """One pass over the training set (Algorithm 1, lines 5-20).
 
     Parameters
@@ -267,7 +276,9 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: B
     weighted : bool
         True: loss ``lilaw(logits, y)`` (``mean W·ℓ``); False: plain mean loss.
     meta : bool
-        Run a meta step after every optimiser step (needs ``lilaw`` and ``val``).
+        Run meta steps (needs ``lilaw`` and ``val``): after every ``config.meta_every``-th optimiser
+        step, on ``meta_val_batch_size(config)`` validation samples, launched as
+        :class:`~lilaw_edu.training.meta_schedule.MetaSchedule` says (fused forward, CUDA stream/graph).
     val : Batches or None
         Validation data for the meta step.
     generators : dict
@@ -278,50 +289,63 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: B
     reweighter : Reweighter or None
         L2RW / Meta-Weight-Net (:mod:`lilaw_edu.training.methods.harness`): its ``step`` replaces
         the forward/backward/optimiser step, with a validation batch drawn as the meta step draws it.
+    step_offset : int
+        Training steps run before this epoch: meta steps follow steps ``k, 2k, ...`` counted over the
+        whole run (``k = config.meta_every``), so an epoch shorter than ``k`` steps still gets its share.
 
     Returns
     -------
     dict
         ``train_loss`` (mean of the optimised loss), ``train_acc`` (on the given labels), ``steps``,
         ``diverged_step`` (1-based first step whose loss was NaN or infinite, else None; tracked on
-        the device, read once at the end of the epoch).
+        the device, read once at the end of the epoch), ``meta_steps`` (meta steps run).
     """
     model.train()
     total_loss = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     first_bad = torch.zeros((), device=device, dtype=torch.int64)  # 0: every loss finite so far
     seen, steps = 0, 0
-    val_bs = config.val_batch_size or config.batch_size
+    val_bs = meta_val_batch_size(config)
+    schedule = MetaSchedule(model, lilaw, config, device, functools.partial(
+        meta_forward_step, model, lilaw, eval_mode=config.meta_val_mode == "eval", device=device,
+        amp=config.amp)) if meta else None
     for x, y, _ in train.epoch(generators["shuffle"]):
+        due, x_val, y_val = schedule is not None and schedule.due(step_offset + steps + 1), None, None
         if config.augment and x.dim() == 4:
             x = augment_images(x, generators["augment"])
         if config.channels_last and device.type == "cuda" and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         if reweighter is not None:  # L2RW / MW-Net: look-ahead, then their own real step
-            idx = torch.randperm(val.n, generator=generators["meta"], device=generators["meta"].device)[:val_bs]
-            step = reweighter.step(model, optimizer, x, y, *val.take(idx))
+            step = reweighter.step(model, optimizer, x, y, *draw_val_batch(val, val_bs, generators["meta"]))
             logits, loss = step["logits"], step["loss"]
         else:
+            if due and schedule.fused:
+                x_val, y_val = draw_val_batch(val, val_bs, generators["meta"])
             with autocast(device, config.amp):
-                logits = model(x)
+                logits, val_logits = fused_forward(model, x, x_val)  # x_val None: model(x)
             logits = logits.float()
+            if schedule is not None:
+                schedule.wait()  # a meta step on the CUDA side stream must finish before α, β, δ are read
             loss = lilaw(logits, y) if weighted else plain_loss(logits, y, config.loss, config.focal_gamma)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         if step_scheduler is not None:
             step_scheduler.step()
-        if meta:
-            meta_update(model, lilaw, val, val_bs, generators["meta"],
-                        eval_mode=config.meta_val_mode == "eval", device=device, amp=config.amp)
+        if due and x_val is not None:
+            schedule.fused_step(val_logits, y_val)
+        elif due:
+            schedule.launch(*draw_val_batch(val, val_bs, generators["meta"]))
         total_loss += loss.detach().double() * y.shape[0]
         correct += (logits.detach().argmax(1) == y).sum()
         seen += y.shape[0]
         steps += 1
         first_bad = torch.where((first_bad == 0) & ~torch.isfinite(loss.detach()), steps, first_bad)
+    if schedule is not None:
+        schedule.wait()
     bad = int(first_bad)
     return {"train_loss": float(total_loss) / seen, "train_acc": int(correct) / seen, "steps": steps,
-            "diverged_step": bad or None}
+            "diverged_step": bad or None, "meta_steps": schedule.meta_steps if schedule is not None else 0}
 
 
 @torch.no_grad()

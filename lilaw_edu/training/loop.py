@@ -198,7 +198,7 @@ def train_epoch(run: MethodRun, state: LoopState) -> dict:
                                    weighted=weighted and not warm, meta=weighted and cfg.learn_meta and not warm,
                                    val=run.data["val"], generators=run.generators, config=cfg, device=run.device,
                                    step_scheduler=run.scheduler if run.per_step else None,
-                                   reweighter=run.reweighter)
+                                   reweighter=run.reweighter, step_offset=state.epoch * len(run.data["train"]))
     if stats["diverged_step"] is not None:
         kept = f"the checkpoint of epoch {state.epoch} in {run.path} is kept" if run.path and state.epoch \
             else "no checkpoint was written"

@@ -139,6 +139,7 @@ _ROWS = (("top-1 (%)", ("test", "top1"), "pct"), ("top-5 (%)", ("test", "top5"),
          ("AUROC (macro OvR)", ("test", "auroc"), "auc"), ("AUROC (weighted)", ("test", "auroc_weighted"), "auc"),
          ("top-1 + temp. scaling (%)", ("test_calibrated", "top1"), "pct"),
          ("AUROC + temp. scaling", ("test_calibrated", "auroc"), "auc"),
+         ("top-1, last epoch (%)", ("test_last_epoch", "top1"), "pct"),
          ("best epoch", ("best_epoch",), "int"), ("epochs run", ("epochs_run",), "int"))
 
 
@@ -178,7 +179,8 @@ def format_table(results: dict) -> str:
                                for i, (c, w) in enumerate(zip(r, widths)))
     cfg = results.get("config", {})
     title = (f"{cfg.get('dataset')} | noise {cfg.get('noise')} @ {cfg.get('rate')} | seed {cfg.get('seed')} | "
-             f"test n={results.get('data', {}).get('sizes', {}).get('test')}")
+             f"test n={results.get('data', {}).get('sizes', {}).get('test')} | selected by "
+             f"{cfg.get('select_by', 'val_acc')}, patience {cfg.get('patience')}")
     return "\n".join([title, line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 

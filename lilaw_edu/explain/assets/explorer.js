@@ -14,6 +14,8 @@
   var VALUE_KEYS = ["w_alpha", "w_beta", "w_delta", "w", "ce", "wce"];
   var LABELS = { alpha: "\u03b1", beta: "\u03b2", delta: "\u03b4", C: "C" };
   var BAD = [238, 238, 238];
+  // Lines m = k·s_y drawn over every panel for the parameters that have a slider.
+  var LINES = { alpha: "#ff4d4d", beta: "#ffffff", delta: "#ffa41b" };
 
   /** W_alpha, W_beta, W_delta, W, CE and W*CE at (s_y, max s) = (s, m). */
   function values(s, m, a, b, d) {
@@ -33,6 +35,26 @@
     var offDiagonal = s <= m + ATOL && s + m <= 1 + ATOL && s + (C - 1) * m >= 1 - ATOL;
     return inBox && (onDiagonal || offDiagonal);
   }
+
+  /** Where the line m = k·s_y (k >= 0) leaves the unit square: [s_y, m]. */
+  function lineEnd(k) {
+    return k > 1 ? [1 / k, 1] : [1, k];
+  }
+
+  /** Codes of the parameter settings the explorer warns about (see WARNINGS). */
+  function warningCodes(st) {
+    var out = [];
+    if (st.alpha !== undefined && st.alpha < 1) out.push("alpha<1");
+    if (st.delta !== undefined && st.beta !== undefined && st.delta < st.beta) out.push("delta<beta");
+    return out;
+  }
+  var WARNINGS = {
+    "alpha<1": "α < 1: α·s_y − m < 0 at every attainable point (s_y ≤ m), so W_α < ½ " +
+      "everywhere and no longer singles out the easy samples.",
+    "delta<beta": "δ < β: the ridge of W_δ (the line m = δ·s_y) moves below the line " +
+      "m = β·s_y, among samples W_β does not mark as hard; the paper's settings (10, 2, 6) and " +
+      "(9, 3, 7) keep β < δ < α, the ridge between the β and α lines."
+  };
 
   /** Grid node k of n, as numpy.linspace(0, 1, n) computes it. */
   function node(k, n) {
@@ -90,7 +112,10 @@
     ui.appendChild(controls);
 
     // --- panels
-    var panels = el("div", { "class": "lilaw-ex-panels" });
+    var panels = el("div", { "class": "lilaw-ex-panels", "data-testid": "panels" });
+    panels.style.setProperty("--lilaw-cols", String(cfg.panels.length));
+    var lineNames = Object.keys(LINES).filter(function (p) { return controlNames.indexOf(p) >= 0; });
+    var overlays = [];
     cfg.panels.forEach(function (key) {
       var fig = el("figure", { "class": "lilaw-ex-panel", "data-panel": key });
       fig.appendChild(el("figcaption", {}, cfg.titles[key]));
@@ -98,7 +123,18 @@
       var canvas = el("canvas", { width: n, height: n, "data-testid": "canvas-" + key,
         "aria-label": cfg.titles[key] + " over (s_y, max s)" });
       var marker = el("span", { "class": "lilaw-ex-probe" });
-      plot.appendChild(canvas); plot.appendChild(marker);
+      plot.appendChild(canvas);
+      if (lineNames.length) {
+        // Vector overlay: the canvas keeps the exact heat-map pixels. Grid node k sits at pixel centre k + 0.5.
+        // (Parsed from markup, so the HTML parser puts it in the SVG namespace.)
+        plot.insertAdjacentHTML("beforeend", '<svg class="lilaw-ex-lines" aria-hidden="true" ' +
+          'preserveAspectRatio="none" viewBox="0 0 ' + n + " " + n + '">' + lineNames.map(function (p) {
+            return '<line data-line="' + p + '" stroke="' + LINES[p] + '" stroke-width="1.5" ' +
+              'vector-effect="non-scaling-stroke"' + (p === "beta" ? ' stroke-dasharray="4 3"' : "") + "></line>";
+          }).join("") + "</svg>");
+        overlays.push(plot.lastElementChild);
+      }
+      plot.appendChild(marker);
       plot.appendChild(el("span", { "class": "lilaw-ex-ylabel" }, "max s \u2191"));
       fig.appendChild(plot);
       fig.appendChild(el("div", { "class": "lilaw-ex-xlabel" }, "0 \u2190 s_y \u2192 1"));
@@ -122,7 +158,9 @@
     var readout = el("div", { "class": "lilaw-ex-readout", "data-testid": "readout" });
     var readoutSpans = {};
     readout.appendChild(el("span", {}, "At "));
-    ["s", "m"].concat(VALUE_KEYS).forEach(function (key) {
+    // The weights are read out where their sliders are shown; the region widget (C only) reads out CE.
+    var readoutKeys = controlNames.some(function (p) { return p in LINES; }) ? VALUE_KEYS : ["ce"];
+    ["s", "m"].concat(readoutKeys).forEach(function (key) {
       var name = { s: "s_y", m: "max s", w_alpha: "W_\u03b1", w_beta: "W_\u03b2", w_delta: "W_\u03b4",
         w: "W", ce: "CE", wce: "W\u00b7CE" }[key];
       var item = el("span", { "class": "lilaw-ex-item" });
@@ -137,6 +175,22 @@
     ui.appendChild(el("div", { "class": "lilaw-ex-hint" },
       "Move the sliders; hover over a panel to read the weights there. Grey: (s_y, max s) pairs no softmax " +
       "over C classes attains."));
+
+    if (lineNames.length) {
+      var legend = el("div", { "class": "lilaw-ex-legend", "data-testid": "legend" });
+      legend.appendChild(el("span", {}, "Lines: "));
+      lineNames.forEach(function (p) {
+        var item = el("span", { "class": "lilaw-ex-key" });
+        var swatch = el("span", { "class": "lilaw-ex-swatch" + (p === "beta" ? " lilaw-ex-dashed" : "") });
+        swatch.style.borderColor = LINES[p];
+        item.appendChild(swatch);
+        item.appendChild(el("span", {}, "m = " + LABELS[p] + "·s_y"));
+        legend.appendChild(item);
+      });
+      ui.appendChild(legend);
+    }
+    var warnings = el("div", { "class": "lilaw-ex-warnings", "data-testid": "warnings", role: "status" });
+    ui.appendChild(warnings);
 
     var check = el("div", { "class": "lilaw-ex-check", "data-testid": "selfcheck", "data-status": "pending" });
     ui.appendChild(check);
@@ -213,9 +267,32 @@
       rl.setAttribute("data-vmax", String(hi));
     }
 
+    function drawLines() {
+      overlays.forEach(function (svg) {
+        Array.prototype.forEach.call(svg.querySelectorAll("line"), function (line) {
+          var end = lineEnd(state[line.getAttribute("data-line")]);
+          line.setAttribute("x1", String(0.5)); line.setAttribute("y1", String(n - 0.5));
+          line.setAttribute("x2", String(end[0] * (n - 1) + 0.5));
+          line.setAttribute("y2", String(n - 0.5 - end[1] * (n - 1)));
+          line.setAttribute("data-end", end.join(","));
+        });
+      });
+    }
+
+    function showWarnings() {
+      var st = {};
+      controlNames.forEach(function (p) { st[p] = state[p]; });
+      var codes = warningCodes(st);
+      warnings.textContent = "";
+      codes.forEach(function (c) { warnings.appendChild(el("div", { "data-warning": c }, "⚠ " + WARNINGS[c])); });
+      warnings.setAttribute("data-codes", codes.join(" "));
+    }
+
     function redraw() {
       computeGrids();
       cfg.panels.forEach(draw);
+      drawLines();
+      showWarnings();
       updateReadout();
       root.setAttribute("data-redraws", String(Number(root.getAttribute("data-redraws") || 0) + 1));
     }
@@ -272,6 +349,12 @@
       color: function (key, v) { return isFinite(v) ? cfg.lut[colorIndex(v, ranges[key][0], ranges[key][1])] : BAD; },
       values: values,
       feasible: feasible,
+      lines: function () {
+        var out = {};
+        lineNames.forEach(function (p) { out[p] = lineEnd(state[p]); });
+        return out;
+      },
+      warnings: function () { return warnings.getAttribute("data-codes").split(" ").filter(Boolean); },
       selfCheck: selfCheck
     };
     root.lilawExplorer = api;
@@ -282,5 +365,6 @@
     return api;
   }
 
-  window.LiLAWExplorer = { mount: mount, values: values, feasible: feasible, node: node };
+  window.LiLAWExplorer = { mount: mount, values: values, feasible: feasible, node: node, lineEnd: lineEnd,
+    warningCodes: warningCodes };
 })();
