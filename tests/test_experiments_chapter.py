@@ -88,3 +88,26 @@ def test_check_chapter_table_recomputes_and_catches_a_wrong_cell(tmp_path):
     check_quoted(table, {"0 %": table.loc[0, "ours Δ [95% CI]"]})
     with pytest.raises(ChapterCheckError, match="prose"):
         check_quoted(table, {("0 %", "top1"): "+1.00 [+0.00, +2.00]"})
+
+
+def test_show_comparison_keeps_the_page_narrow_and_every_column_collapsed(tmp_path):
+    import re
+
+    from lilaw_edu.experiments.chapter import COMPACT_COLUMNS, compact_comparison, comparison_html
+    ch = load_chapter(["cpu-table3"], results_dir=_copy_preset(tmp_path), log=lambda m: None)
+    table = compare(ch.df, ROWS)
+    compact = compact_comparison(table)
+    assert list(compact.columns) == ["row", "metric", "paper Δ", "ours Δ [95% CI]", "verdict (Holm-adjusted p)"]
+    assert compact["ours Δ [95% CI]"].tolist() == table["ours Δ [95% CI]"].tolist()
+    assert len(table.columns) > len(COMPACT_COLUMNS) + 5
+    html = comparison_html(table, "t3")
+    assert html == comparison_html(table, "t3")  # stable: re-execution changes nothing
+    head, details = html.split("<details>")
+    assert 'id="t3-compact"' in head and 'id="t3-all"' in details and details.rstrip().endswith("</details>")
+    header = lambda part: re.findall(r"<th>(.*?)</th>", part)  # noqa: E731
+    assert header(head) == list(compact.columns)
+    assert header(details) == list(table.columns)
+    with pytest.raises(ValueError, match="missing"):
+        compact_comparison(table.drop(columns="verdict"))
+    with pytest.raises(ValueError, match="name"):
+        comparison_html(table, "a b")

@@ -8,6 +8,8 @@
   JSON files, checks that no row comes from two files and that the paper's numbers
   are the printed ones; :func:`check_quoted` checks the numbers quoted in a chapter's
   prose against its tables.
+* :func:`show_comparison` displays a comparison table that fits the page: the few columns a
+  reader needs, and every column in a collapsed block below it.
 * :func:`run_paper_row_on_colab` is the body of each chapter's (never executed in the
   build) Colab cell: run the first pending paper-scale run of a preset on a GPU.
 """
@@ -22,7 +24,8 @@ from lilaw_edu.experiments.analysis import ACC_METRICS, find_results_dir, load_t
 from lilaw_edu.experiments.presets import SWEEP_PRESETS
 
 __all__ = ["Chapter", "MissingResultsError", "ChapterCheckError", "expected_runs", "load_chapter",
-           "check_chapter_table", "quoted_cell", "check_quoted", "run_paper_row_on_colab"]
+           "check_chapter_table", "quoted_cell", "check_quoted", "COMPACT_COLUMNS", "compact_comparison",
+           "comparison_html", "show_comparison", "run_paper_row_on_colab"]
 
 
 class MissingResultsError(RuntimeError):
@@ -201,6 +204,64 @@ def check_quoted(table, quoted: dict, column: str = "ours Δ [95% CI]") -> None:
             errors.append(f"{label} {metric}: table {got!r}, prose {text!r}")
     if errors:
         raise ChapterCheckError("quoted numbers differ from the table: " + "; ".join(errors))
+
+
+#: The columns of a comparison table shown on the page (the verdict holds the Holm-adjusted p).
+COMPACT_COLUMNS = ("row", "metric", "paper Δ", "ours Δ [95% CI]", "verdict")
+
+
+def compact_comparison(table):
+    """The columns of :data:`COMPACT_COLUMNS` of a :func:`~lilaw_edu.experiments.analysis.compare` table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of ``compare`` (one row per row spec).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with only those columns, in that order; ``verdict`` renamed "verdict (Holm-adjusted p)".
+
+    Raises
+    ------
+    ValueError
+        If ``table`` lacks one of the columns.
+    """
+    missing = [c for c in COMPACT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"table must have the columns {list(COMPACT_COLUMNS)} of compare(); missing {missing}")
+    return table[list(COMPACT_COLUMNS)].rename(columns={"verdict": "verdict (Holm-adjusted p)"})
+
+
+def comparison_html(table, name: str = "comparison") -> str:
+    """HTML of the compact table and, below it, the full table in a collapsed ``<details>`` block.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`~lilaw_edu.experiments.analysis.compare`.
+    name : str
+        Stem of the two HTML ids (``<name>-compact``, ``<name>-all``): unique on the page and the
+        same on every execution, so re-running a chapter leaves its outputs unchanged.
+
+    Returns
+    -------
+    str
+    """
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"name must be a non-empty string of letters, digits, '-' and '_', got {name!r}")
+    compact = compact_comparison(table).to_html(index=False, table_id=f"{name}-compact", border=0)
+    full = table.to_html(index=False, table_id=f"{name}-all", border=0)
+    return (f"{compact}\n<details><summary>All columns ({len(table.columns)})</summary>\n"
+            f"<div style=\"overflow-x: auto\">\n{full}\n</div>\n</details>")
+
+
+def show_comparison(table, name: str = "comparison") -> None:
+    """Display a comparison table that fits the page (see :func:`comparison_html`)."""
+    from IPython.display import HTML, display  # only in a notebook
+
+    display(HTML(comparison_html(table, name)))
 
 
 def run_paper_row_on_colab(preset: str, datasets, load_kwargs=None, drive_folder="/content/drive/MyDrive/lilaw-edu"):
