@@ -3,6 +3,7 @@ are recomputed from the files; reading results never imports the trainer; chapte
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from lilaw_edu.experiments.analysis import compare
-from lilaw_edu.experiments.chapter import (ChapterCheckError, MissingResultsError, check_chapter_table, check_quoted,
-                                           expected_runs, load_chapter)
+from lilaw_edu.experiments.chapter import (COMPACT_COLUMNS, ChapterCheckError, MissingResultsError, check_chapter_table,
+                                           check_quoted, compact_comparison, comparison_html, expected_runs,
+                                           load_chapter)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -91,9 +93,6 @@ def test_check_chapter_table_recomputes_and_catches_a_wrong_cell(tmp_path):
 
 
 def test_show_comparison_keeps_the_page_narrow_and_every_column_collapsed(tmp_path):
-    import re
-
-    from lilaw_edu.experiments.chapter import COMPACT_COLUMNS, compact_comparison, comparison_html
     ch = load_chapter(["cpu-table3"], results_dir=_copy_preset(tmp_path), log=lambda m: None)
     table = compare(ch.df, ROWS)
     compact = compact_comparison(table)
@@ -104,9 +103,8 @@ def test_show_comparison_keeps_the_page_narrow_and_every_column_collapsed(tmp_pa
     assert html == comparison_html(table, "t3")  # stable: re-execution changes nothing
     head, details = html.split("<details>")
     assert 'id="t3-compact"' in head and 'id="t3-all"' in details and details.rstrip().endswith("</details>")
-    header = lambda part: re.findall(r"<th>(.*?)</th>", part)  # noqa: E731
-    assert header(head) == list(compact.columns)
-    assert header(details) == list(table.columns)
+    assert re.findall(r"<th>(.*?)</th>", head) == list(compact.columns)
+    assert re.findall(r"<th>(.*?)</th>", details) == list(table.columns)
     with pytest.raises(ValueError, match="missing"):
         compact_comparison(table.drop(columns="verdict"))
     with pytest.raises(ValueError, match="name"):
