@@ -22,7 +22,11 @@ def _sweep(tmp_path, seconds: float, jobs: str = "2"):
                LILAW_FAKE_MARKS=str(tmp_path / "marks"))
     cmd = [sys.executable, "-m", "lilaw_edu", "sweep", PRESET, "--jobs", jobs, "--threads", "1", "--allow-dirty",
            "--results-dir", str(tmp_path / "res"), "--work-dir", str(tmp_path / "work")]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # A job started in the background by a non-interactive shell (as CI may start this suite) inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt: give the sweep the default
+    # disposition a terminal user's process has.
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_sigint_stops_sweep_jobs_2_and_rerun_completes(tmp_path):
