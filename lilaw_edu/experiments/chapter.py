@@ -72,7 +72,8 @@ def _missing(records: list, preset: str) -> list:
 
 
 def load_chapter(presets, *, required=None, results_dir=None, log=print) -> Chapter:
-    """Read a chapter's results and fail loudly when some are missing.
+    """Read a chapter's results and fail loudly when some are missing (and set pandas' display
+    options for the chapter's wide tables).
 
     Parameters
     ----------
@@ -96,6 +97,10 @@ def load_chapter(presets, *, required=None, results_dir=None, log=print) -> Chap
         Naming each incomplete preset, how many runs it defines and found, the first missing
         (row, seed) and the command that adds them.
     """
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)  # the chapters' tables: whole cells, rows up to 250 characters
+    pd.set_option("display.width", 250)
     presets = tuple(presets)
     required = tuple(p for p in presets if p.startswith("cpu-")) if required is None else tuple(required)
     results = Path(results_dir) if results_dir is not None else find_results_dir()
