@@ -24,16 +24,6 @@ def need(*rel):
     return pytest.mark.skipif(bool(missing), reason=f"real data not present: {SHARED}/{missing}")
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No env data dir, no shared/data, cache in tmp: only what a test writes exists."""
-    monkeypatch.delenv("LILAW_DATA_DIR", raising=False)
-    monkeypatch.setenv("LILAW_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(core, "_repo_shared_data", lambda: tmp_path / "no-shared")
-    monkeypatch.setattr(ecg, "_package_files", lambda: None)
-    return tmp_path
-
-
 # ------------------------------------------------------------ fixture writers
 
 def write_ucr(root: Path, n_train=40, n_test=30, length=140, seed=0):

