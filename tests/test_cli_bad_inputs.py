@@ -3,7 +3,6 @@ TypeError/ValueError naming the parameter and the value (API)."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest

@@ -16,7 +16,7 @@ import torch
 
 from lilaw_edu.datasets import image, inputs, medmnist
 from lilaw_edu.datasets.class_maps import CIFAR10_CLASSES
-from lilaw_edu.datasets.core import channel_stats, normalize, resize_images, to_image_tensor, to_uint8
+from lilaw_edu.datasets.core import channel_stats, normalize, resize_images, to_uint8
 from lilaw_edu.datasets.inputs import InputTransform, model_input, streamed
 
 

@@ -2,7 +2,6 @@
 small paper changes, capitals only where the interval excludes the paper's value."""
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np

@@ -1,6 +1,5 @@
 """The book's glue/table helpers and the figure functions added for chapters 03-04."""
 import pytest
-import torch
 
 from lilaw_edu.explain import book, theory
 
