@@ -25,7 +25,10 @@ METHOD_STYLE = {"baseline": dict(color="tab:gray", marker="o"), "lilaw": dict(co
                 "l2rw": dict(color="crimson", marker=">"), "mwnet": dict(color="darkgreen", marker="<"),
                 "cleanlab": dict(color="darkorange", marker="X"),
                 "lilaw-cheap": dict(color="deepskyblue", marker="d"), "lilaw-k4": dict(color="steelblue", marker="d"),
-                "lilaw-k4s": dict(color="royalblue", marker="d"), "lilaw-k8s": dict(color="midnightblue", marker="d")}
+                "lilaw-k4s": dict(color="royalblue", marker="d"), "lilaw-k8s": dict(color="midnightblue", marker="d"),
+                # issue 16, part 5: LiLAW fine-tuning every layer; meta learning rate x100, x1000
+                "lilaw-full": dict(color="lightskyblue", marker="s"),
+                "lilaw-mlr100": dict(color="darkviolet", marker="o"), "lilaw-mlr1000": dict(color="magenta", marker="o")}
 _FALLBACK_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#9467bd", "#d62728", "#2ca02c", "#ff7f0e")
 
 

@@ -17,7 +17,9 @@ Where the paper's CIFAR rows fine-tune only the last two layers for LiLAW but
 the whole network for the baseline, the paper presets add ``baseline-frozen``
 (the baseline with LiLAW's freeze) so the confound can be separated. At CPU
 scale every model is trained from scratch, fully, for every method (freezing a
-randomly initialised network makes no sense), so there is no confound there.
+randomly initialised network makes no sense), so there is no confound there, except in
+``cpu-confound`` and ``cpu-meta-lr`` (issue 16, part 5), which pretrain a backbone on one half of
+the CIFAR-10 JPEG training split and fine-tune on the other (:mod:`lilaw_edu.training.pretrain`).
 """
 from __future__ import annotations
 
@@ -47,6 +49,18 @@ CPU_DATA = {
     "breastmnist": dict(base="cpu-medmnist", dataset="breastmnist", epochs=10, milestones=(5, 8)),
     "pneumoniamnist": dict(base="cpu-medmnist", dataset="pneumoniamnist", max_train=1500),
 }
+# ---- the confound at CPU scale (issue 16, part 5; training/pretrain.py): the small CNN pretrained on half A of
+# the CIFAR-10 JPEG training split (clean labels, 12 epochs, trained once and cached), fine-tuned on 1000 noisy
+# samples of half B for 5 epochs. Measured with 1 torch thread on the busy 2-core machine (CPU seconds): one
+# epoch of 1000 samples at batch 32 takes 2.0 s (baseline-frozen) to 3.8 s (lilaw-full); the 10 000-image test
+# pass 8.7 s at eval batch 256 (13.3 s at 1024), twice per run (selected and last epoch) -> ~33 CPU-s per method
+# run: cpu-confound 80 method runs ~44 CPU-min, cpu-meta-lr 10 ~6 CPU-min, the backbone ~3 CPU-min.
+PRETRAINED_CIFAR = dict(base="cpu-cifar10", dataset="cifar10-jpeg", pretrain="other_half", pretrain_epochs=12,
+                        max_train=1000, epochs=5, batch_size=32, lr=1e-3, freeze="last2", baseline_freeze="none",
+                        eval_batch_size=256, num_threads=1)
+CONFOUND = ("baseline", "baseline-frozen", "lilaw", "lilaw-full")  # full / last-2 baseline, last-2 / full LiLAW
+# meta_lr x100 and x1000 of the paper's 0.005; x1 is cpu-confound's "lilaw" (same config: same split, noise, init)
+META_LR = ("lilaw-mlr100", "lilaw-mlr1000")
 # ---- paper scale (settings live in lilaw_edu.training.config.PRESETS)
 PAPER_DATA = {
     "ecg5000": dict(base="paper-ecg5000", dataset="ecg5000"),
@@ -165,6 +179,16 @@ SWEEP_PRESETS = {
                               grid(("cheap-meta",), CPU, ["ecg5000"], U, (0.3,), CHEAP_META, SEEDS5)
                               + grid(("cheap-meta",), CPU, ["digits"], U, (0.5,), CHEAP_META, SEEDS5)
                               + grid(("cheap-meta",), CPU, ["breastmnist"], U, (0.3,), CHEAP_META, SEEDS5)),
+    # issue 16, part 5: how much of "LiLAW (last two layers) vs baseline (everything)" is freezing
+    "cpu-confound": _preset("the confound at CPU scale: small CNN pretrained on half A of CIFAR-10 JPEG, fine-tuned "
+                            "on 1000 samples of half B at 0-70 % uniform noise; baseline and LiLAW, each fine-tuning "
+                            "every layer or the last two (issue 16)", ("confound",),
+                            grid(("confound",), {"cifar10-jpeg": PRETRAINED_CIFAR}, ["cifar10-jpeg"], U,
+                                 (0.0, 0.3, 0.5, 0.7), CONFOUND, SEEDS5, tag="/pretrained")),
+    "cpu-meta-lr": _preset("LiLAW's meta learning rate x100 and x1000 (x1: cpu-confound's lilaw) in the cpu-confound "
+                           "set-up at 50 % uniform noise (issue 16)", ("meta-lr",),
+                           grid(("meta-lr",), {"cifar10-jpeg": PRETRAINED_CIFAR}, ["cifar10-jpeg"], U, (0.5,),
+                                META_LR, SEEDS5, tag="/pretrained")),
     # ------------------------------------------------------------------ paper scale (GPU)
     "paper-table1": _preset("CIFAR-100-M, ViT-B/16, every noise kind at 50 % (Table 1)", ("1",),
                             grid(("1",), P, ["cifar100"], NOISE_T1, (0.5,), PAIR + ("baseline-frozen",), (0,))),

@@ -18,7 +18,7 @@ from pathlib import Path
 from lilaw_edu._internal.files import atomic_write_bytes
 from lilaw_edu.training.config import RUNTIME_FIELDS, config_from_preset
 
-__all__ = ["SCHEMA", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
+__all__ = ["SCHEMA", "HASH_NEUTRAL_DEFAULTS", "RunSpec", "CorruptResultError", "run_id_of", "make_record",
            "write_record", "read_record", "lock_path", "claim_run", "release_runs"]
 
 SCHEMA = "lilaw-edu/sweep-result/1"
@@ -66,8 +66,20 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# TrainConfig fields added after the first records were written, with the value every earlier run had
+# implicitly. run_id_of drops such a field while it holds that value, so adding a field leaves every existing
+# run id (and record file name) unchanged; a different value changes the id. Append, never edit or remove.
+HASH_NEUTRAL_DEFAULTS = {
+    "pretrain": "none",    # issue 16, part 5 (lilaw_edu.training.pretrain)
+    "pretrain_epochs": 5,
+}
+
+
 def run_id_of(config, methods) -> str:
     """Run id of a config (TrainConfig or its ``to_dict()``) trained with ``methods``.
+
+    Runtime fields are ignored, and so are fields of :data:`HASH_NEUTRAL_DEFAULTS` holding their
+    default (a record written before such a field existed keeps its id).
 
     Returns
     -------
@@ -75,7 +87,8 @@ def run_id_of(config, methods) -> str:
         16 hex digits.
     """
     fields = config if isinstance(config, dict) else config.to_dict()
-    fields = {k: v for k, v in fields.items() if k not in RUNTIME_FIELDS}
+    fields = {k: v for k, v in fields.items() if k not in RUNTIME_FIELDS
+              and not (k in HASH_NEUTRAL_DEFAULTS and v == HASH_NEUTRAL_DEFAULTS[k])}
     return _sha256(_canonical({"config": fields, "methods": list(methods)}))[:16]
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from lilaw_edu._internal.files import atomic_write_bytes
-from lilaw_edu.training.config import RUNTIME_FIELDS
+from lilaw_edu.training.config import RUNTIME_FIELDS, TrainConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "LoopState", "checkpoint_path",
            "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "check_resume_config"]
@@ -148,9 +148,11 @@ def load_checkpoint(path, map_location="cpu") -> LoopState | None:
 
 
 def check_resume_config(saved: dict, current: dict, path) -> None:
-    """Refuse to resume a checkpoint made with a different config (ignoring ``RUNTIME_FIELDS``)."""
+    """Refuse to resume a checkpoint made with a different config (ignoring ``RUNTIME_FIELDS``; a field
+    missing from an older checkpoint counts as its current default, e.g. ``pretrain="none"``)."""
+    defaults = TrainConfig().to_dict()
     changed = sorted(k for k in set(saved) | set(current)
-                     if k not in RUNTIME_FIELDS and saved.get(k) != current.get(k))
+                     if k not in RUNTIME_FIELDS and saved.get(k, defaults.get(k)) != current.get(k))
     if changed:
         raise CheckpointError(f"checkpoint {path} was made with a different config (fields {changed}); "
                               f"use a new output folder or run without --resume")

@@ -65,6 +65,8 @@ class TrainConfig:
     pretrained: bool = False           # load pretrained weights (needs them cached locally)
     freeze: str = "none"               # "none" | "last2": train only the last two layers
     baseline_freeze: str = "same"      # freeze for weighting="none" methods: "same" as `freeze`, "none", "last2"
+    pretrain: str = "none"             # "none" | "other_half": backbone trained on half A, run on half B (pretrain.py)
+    pretrain_epochs: int = 5           # epochs of that backbone's training (clean labels, plain cross-entropy)
     # ---- optimisation
     epochs: int = 20                   # epochs (upper bound with early stopping)
     batch_size: int = 64               # training samples per step
@@ -76,10 +78,8 @@ class TrainConfig:
     scheduler: str = "none"            # "none" | "linear" (to 0, per step) | "multistep" (per epoch)
     milestones: tuple = ()             # epochs at which "multistep" multiplies the lr by gamma_lr
     gamma_lr: float = 0.1              # multistep decay factor
-    select_by: str = "val_loss"        # checkpoint selection: "val_loss" (lowest) | "val_acc" (highest) | "last";
-                                       # ties go to the later epoch
-    patience: int = 0                  # epochs without a strict gain in the select_by score before stopping;
-                                       # 0 = never stop early (needs select_by != "last")
+    select_by: str = "val_loss"        # "val_loss" (lowest) | "val_acc" (highest) | "last"; ties: the later epoch
+    patience: int = 0                  # epochs without a strict select_by gain before stopping; 0 = never (not "last")
     select_on: str = "val"             # validation labels for selection: "val" (noisy as given) | "clean_val"
     warmup_epochs: int = 1             # epochs of plain loss before LiLAW weighting and meta steps start
     # ---- LiLAW (paper §4.2 defaults)
@@ -99,10 +99,8 @@ class TrainConfig:
     # ---- cost of the meta step (issue 13; lilaw_edu.training.meta_schedule)
     meta_every: int = 1                # k: a meta step after training steps k, 2k, ... of the run (1 = Algorithm 1)
     meta_lr_scale_with_k: bool = False  # True: the meta step's learning rate is meta_lr * meta_every
-    meta_val_divisor: int = 1          # r: the meta step's validation batch is ceil(batch_size / r) samples
-                                       # (only when val_batch_size is None)
-    meta_fused_forward: bool = False   # one forward of [training batch; validation batch], outputs split; models
-                                       # without batch norm only; validation logits from the pre-step parameters
+    meta_val_divisor: int = 1          # r: meta-step validation batch of ceil(batch_size / r) (val_batch_size None)
+    meta_fused_forward: bool = False   # one forward of [train; val batch], split (no batch norm; pre-step val logits)
     meta_cuda_stream: bool = False     # CUDA: meta step on a second stream, overlapping the next forward (CPU: no-op)
     meta_cuda_graph: bool = False      # CUDA: validation forward + meta step replayed as a CUDA graph (CPU: no-op)
     # ---- relatives (issue 11; lilaw_edu.training.methods; defaults from each paper)
@@ -125,8 +123,7 @@ class TrainConfig:
     compile: bool = False              # torch.compile the model
     deterministic: bool = True         # torch.use_deterministic_algorithms during training
     resident_max_gb: float = 4.0       # GiB; keep data on the device when at most this large, else DataLoader
-    num_threads: int | None = None     # CPU threads for torch during fit (None = leave as is); 1 avoids
-                                       # oversubscription slow-downs for small models on busy machines
+    num_threads: int | None = None     # CPU torch threads during fit (None: as is); 1 avoids oversubscription
 
     def replace(self, **overrides) -> "TrainConfig":
         """Copy with some fields changed, validated. Unknown fields raise ``ValueError``."""
@@ -205,6 +202,8 @@ VARIANTS: dict = {
     "lilaw-k4": dict(weighting="lilaw", meta_every=4),
     "lilaw-k4s": dict(weighting="lilaw", meta_every=4, meta_lr_scale_with_k=True),
     "lilaw-k8s": dict(weighting="lilaw", meta_every=8, meta_lr_scale_with_k=True),
+    "lilaw-full": dict(weighting="lilaw", freeze="none"),            # LiLAW fine-tuning every layer (issue 16.5)
+    "lilaw-mlr100": dict(weighting="lilaw", meta_lr=0.5), "lilaw-mlr1000": dict(weighting="lilaw", meta_lr=5.0),
 }
 _ABLATION = re.compile(r"^lilaw-([abd]{1,3})$")
 
@@ -252,19 +251,17 @@ def resolve_methods(methods) -> tuple:
 FLOAT32_MAX = 3.4028234663852886e38
 MAX_SEED = 2 ** 32 - 1  # numpy's RandomState (used by the data splits) takes seeds below 2**32
 _BOOL_FIELDS = ("clean_val", "val_shift", "train_on_clean_only", "pretrained", "constraints", "detach_weights",
-                "learn_meta", "meta_lr_scale_with_k", "meta_fused_forward", "meta_cuda_stream",
-                "meta_cuda_graph", "record_scores", "temperature_scaling", "augment", "amp", "channels_last",
-                "compile", "deterministic")
+                "learn_meta", "meta_lr_scale_with_k", "meta_fused_forward", "meta_cuda_stream", "meta_cuda_graph",
+                "record_scores", "temperature_scaling", "augment", "amp", "channels_last", "compile", "deterministic")
 _CHOICES = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("freeze", FREEZE_MODES),
             ("baseline_freeze", BASELINE_FREEZE_MODES), ("select_by", SELECT_BY), ("select_on", SELECT_ON),
             ("weighting", WEIGHTINGS), ("meta_val_mode", META_VAL_MODES), ("loss", LOSSES), ("device", DEVICES),
-            ("label_filter", LABEL_FILTERS), ("cl_filter_by", CL_FILTER_BY))
+            ("label_filter", LABEL_FILTERS), ("cl_filter_by", CL_FILTER_BY), ("pretrain", ("none", "other_half")))
 # (name, minimum, None allowed)
 _INTS = (("seed", 0, False), ("epochs", 1, False), ("batch_size", 1, False), ("eval_batch_size", 1, False),
          ("val_batch_size", 1, True), ("max_train", 2, True), ("num_threads", 1, True), ("image_size", 4, True),
-         ("patience", 0, False), ("warmup_epochs", 0, False),
-         ("meta_every", 1, False), ("meta_val_divisor", 1, False),
-         ("mwnet_hidden", 1, False), ("cl_folds", 2, False))
+         ("patience", 0, False), ("warmup_epochs", 0, False), ("meta_every", 1, False), ("meta_val_divisor", 1, False),
+         ("mwnet_hidden", 1, False), ("cl_folds", 2, False), ("pretrain_epochs", 1, False))
 # (name, "> 0" or ">= 0" or "any"): finite real numbers
 _FLOATS = (("lr", ">0"), ("meta_lr", ">0"), ("gamma_lr", ">0"), ("weight_decay", ">=0"), ("meta_wd", ">=0"),
            ("focal_gamma", ">=0"), ("resident_max_gb", ">=0"), ("alpha", "any"), ("beta", "any"), ("delta", "any"),
@@ -321,7 +318,7 @@ def _check_lilaw(c: TrainConfig) -> None:
 
 
 def _check_data(c: TrainConfig) -> None:
-    from lilaw_edu.datasets.registry import DATASET_NAMES
+    from lilaw_edu.datasets.registry import DATASET_NAMES, dataset_info
     from lilaw_edu.models import MODEL_NAMES
     from lilaw_edu.noise.inject import NOISE_KINDS
 
@@ -334,6 +331,9 @@ def _check_data(c: TrainConfig) -> None:
         raise _type_error("data_dir", c.data_dir, "None or a non-empty path string")
     if c.train_on_clean_only and c.noise == "none":
         raise ValueError("train_on_clean_only needs a noise kind (noise='none' leaves nothing to drop)")
+    if c.pretrain != "none" and (c.pretrained or c.image_size is not None or dataset_info(c.dataset).n_val):
+        raise ValueError(f"pretrain={c.pretrain!r} needs pretrained=False, image_size=None and a dataset without an "
+                         f"official validation split, got {c.pretrained=}, {c.image_size=}, {c.dataset=}")
 
 
 def validate_config(config: TrainConfig) -> None:

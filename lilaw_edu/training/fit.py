@@ -21,7 +21,7 @@ import os
 
 import torch
 
-from lilaw_edu.training import engine
+from lilaw_edu.training import engine, pretrain
 from lilaw_edu.training.config import METHODS, TrainConfig, resolve_methods, validate_config
 from lilaw_edu.datasets import load_dataset
 from lilaw_edu.datasets.core import resize_images, to_uint8, to_unit_float
@@ -52,6 +52,8 @@ def _load(config: TrainConfig) -> tuple:
     """``(splits, stream, batch_resize)``: float images resized and normalised once, or (large sets,
     :func:`lilaw_edu.datasets.inputs.streamed`) uint8 images converted per batch on the device."""
     size, family = config.image_size, dataset_info(config.dataset).family
+    if config.pretrain != "none":  # half B of the training split (the backbone trains on half A)
+        return pretrain.half_b_splits(config), False, None
     load = dict(data_dir=config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
                 max_train=config.max_train)
     if streamed(config.dataset, size):  # MedMNIST+: the file at `size`; others: stored size, resized per batch
@@ -182,7 +184,8 @@ def fit(config: TrainConfig, methods=METHODS, out_dir=None, resume: bool = False
     dict
         ``config`` (dict), ``methods`` ({name: :func:`run_method` result}), ``data`` (sizes, classes,
         notes), ``noise`` (kind, rate, counts, per-sample corrupted masks), ``init_state_sha256``,
-        ``environment``. The same dict is written to ``out_dir/results.json``.
+        ``environment``; ``pretrain`` when ``config.pretrain`` is set (the backbone's SHA-256 and
+        recipe, :func:`lilaw_edu.training.pretrain.ensure_backbone`). The same dict is written to ``out_dir/results.json``.
     """
     from lilaw_edu.training import results as report
 
@@ -204,6 +207,7 @@ def fit(config: TrainConfig, methods=METHODS, out_dir=None, resume: bool = False
         with torch.random.fork_rng(devices=devices):
             splits, noise_info = data if data is not None else prepare_data(config)
             initial = initial_model(config, splits, noise_info.get("batch_resize"))
+            backbone = pretrain.apply_backbone(config, initial, progress)  # None unless config.pretrain
             init_state = copy.deepcopy(initial.state_dict())
             del initial
             runs = {m: run_method(config, m, splits, init_state, noise_info=noise_info, out_dir=out_dir,
@@ -213,6 +217,8 @@ def fit(config: TrainConfig, methods=METHODS, out_dir=None, resume: bool = False
         torch.use_deterministic_algorithms(was_deterministic)
         torch.set_num_threads(threads)
     results = report.build_results(config, runs, splits, noise_info, engine.state_dict_sha256(init_state), device)
+    if backbone is not None:
+        results["pretrain"] = backbone  # the identity (SHA-256) of the pretrained weights (issue 16, part 3)
     if out_dir is not None and (distributed is None or distributed.is_writer):
         report.write_results(out_dir, results)
     return results
