@@ -110,6 +110,41 @@ def grid(tables, data_table: dict, datasets, noises, rates, methods, seeds, *, t
     return rows
 
 
+# ---- issue 11: LiLAW among its relatives (lilaw_edu.training.methods). Sized from whole runs of each method at
+# these settings (1 torch thread, process CPU seconds on the busy 2-core machine, 30-50 % uniform noise; digits:
+# mean of two interleaved rounds, BreastMNIST: one round):
+#   digits, 500 train x 6 epochs: baseline 2.8, lilaw 3.6, l2rw 11.9, mwnet 11.3, cleanlab 6.2 (5 folds x 3
+#   epochs + 6 epochs of retraining) -> 36 CPU-s per seed for the five methods;
+#   BreastMNIST, 250 train x 6 epochs: baseline 3.4, lilaw 4.0, l2rw 12.6, mwnet 12.4, cleanlab 6.7 -> 39 CPU-s.
+# 7 rows x 5 seeds + the compute-matched rows: ~24 CPU-min in all (budget: ~50, shared with other sweeps).
+# Not run (estimated, same machine): the ECG5000 LSTM (L2RW ~100 s and MW-Net ~140 s per epoch against the
+# baseline's ~3 s in the earlier cpu-relatives runs: the double backward through 140 LSTM steps; one 5-seed
+# row would cost more than this whole preset), and the CIFAR-10 JPEG set (its 10 000-image test set is
+# evaluated twice per method, ~26 CPU-s, so ~130 CPU-s per seed before any training: ~17 CPU-min a row).
+REL_DIGITS = dict(CPU_DATA["digits"], max_train=500, epochs=6)
+REL_BREAST = dict(CPU_DATA["breastmnist"], max_train=250, epochs=6, milestones=(3, 5))
+# Compute-matched rows (digits 50 %): epochs = round(6 x cost(lilaw) / cost(method)) with the whole-run costs
+# above (cleanlab's cross-fitting included): baseline 0.77, l2rw 3.35, mwnet 3.19, cleanlab 1.74 x LiLAW ->
+# 8, 2, 2, 3 epochs (cleanlab's folds train ceil(E/2) epochs each, so its 3-epoch run costs ~0.63 of its
+# 6-epoch one, ~1.1x LiLAW). LiLAW's own 6-epoch runs are the digits/uniform-0.5 row; the same seed gives the
+# same split, noise and initial weights in every row.
+BUDGET_EPOCHS = {"baseline": 8, "l2rw": 2, "mwnet": 2, "cleanlab": 3}
+
+
+def relatives_rows() -> list:
+    """Rows of ``cpu-relatives`` (issue 11), the most informative first: digits 50 %, the compute-matched rows,
+    then the rest of the accuracy grid."""
+    data = {"digits": REL_DIGITS, "breastmnist": REL_BREAST}
+    order = [("digits", "uniform", 0.5)]
+    order += [("breastmnist", "uniform", 0.3), ("digits", "uniform", 0.3), ("digits", "asymmetric", 0.3),
+              ("digits", "uniform", 0.0), ("breastmnist", "uniform", 0.0), ("breastmnist", "uniform", 0.5)]
+    rows = [r for ds, noise, rate in order for r in grid(("relatives",), data, [ds], (noise,), (rate,), RELATIVES,
+                                                            SEEDS5)]
+    budget = [row(f"digits/uniform-0.5/budget-{m}", ("relatives",), REL_DIGITS, (m,), SEEDS5, noise="uniform",
+                  rate=0.5, epochs=e) for m, e in BUDGET_EPOCHS.items()]
+    return rows[:1] + budget + rows[1:]
+
+
 def _preset(description: str, tables, rows: list) -> dict:
     return dict(description=description, tables=tuple(tables), rows=rows)
 
@@ -165,13 +200,12 @@ SWEEP_PRESETS = {
     "cpu-table13": _preset("digits, validation set from a shifted distribution (Table 13)", ("13",),
                            grid(("13",), CPU, ["digits"], U, (0.0, 0.5), PAIR, SEEDS5, tag="/val-shift",
                                 val_shift=True)),
-    # L2RW and MW-Net cost ~25x the baseline per epoch on the ECG5000 LSTM on CPU (double backward through
-    # 140 LSTM steps), so three seeds, the 30 % row first; more: lilaw-edu sweep cpu-relatives --seeds 3,4
-    "cpu-relatives": _preset("ECG5000 at 30 % and 0 % uniform noise: LiLAW beside L2RW, Meta-Weight-Net and "
-                             "confident learning (cleanlab), same seeds, noise, model and epochs (issue 11)",
-                             ("relatives",),
-                             grid(("relatives",), CPU, ["ecg5000"], U, (0.3,), RELATIVES, (0, 1, 2))
-                             + grid(("relatives",), CPU, ["ecg5000"], U, (0.0,), RELATIVES, (0, 1, 2))),
+    # issue 11 (REL_* above): digits and BreastMNIST only; the compute-matched rows give each method LiLAW's budget
+    "cpu-relatives": _preset("LiLAW beside L2RW, Meta-Weight-Net and confident learning (cleanlab): digits (500 "
+                             "train, 6 epochs) at 0/30/50 % uniform and 30 % asymmetric noise, BreastMNIST (250 "
+                             "train, 6 epochs) at 0/30/50 % uniform, same seeds, split, noise, init and epochs; plus "
+                             "digits 50 % with every method given LiLAW's compute budget (issue 11)", ("relatives",),
+                             relatives_rows()),
     # issue 13: the current meta step (lilaw) beside cheaper ones, paired (same seed, split, noise, init)
     "cpu-cheap-meta": _preset("cheaper meta steps: a meta step every k training steps (with/without the meta lr "
                               "times k) and validation batches of B/r, against the current LiLAW; ECG5000 30 %, "
