@@ -134,3 +134,14 @@ def test_bad_pretrain_values_name_field_value_and_what_is_allowed(field, value, 
     with pytest.raises(ValueError) as err:
         TrainConfig(pretrain="other_half").replace(**{field: value})
     assert field in str(err.value) and repr(value) in str(err.value) and allowed in str(err.value)
+
+
+def test_fmt_mean_ci_is_the_one_sample_t_interval():
+    from scipy import stats
+
+    from lilaw_edu.experiments.analysis import fmt_mean_ci
+    values = [0.50, 0.52, 0.49, 0.55, 0.51]
+    mean = sum(values) / len(values)
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+    assert fmt_mean_ci(values, 100) == f"{100 * mean:.2f} [{100 * lo:.2f}, {100 * hi:.2f}] (n=5)"
+    assert fmt_mean_ci([0.3, float("nan")], 100) == "30.00 (n=1)" and fmt_mean_ci([], 100) == "not run yet"

@@ -22,8 +22,8 @@ from pathlib import Path
 from lilaw_edu.experiments.store import CorruptResultError, read_record
 from lilaw_edu.metrics import paired_difference
 
-__all__ = ["load_results", "tidy", "paired", "fmt_mean_std", "fmt_diff", "find_results_dir", "load_tidy", "compare",
-           "family_size", "raw_metric_values"]
+__all__ = ["load_results", "tidy", "paired", "fmt_mean_std", "fmt_mean_ci", "fmt_diff", "find_results_dir",
+           "load_tidy", "compare", "family_size", "raw_metric_values"]
 
 
 def load_results(results_dir, preset: str) -> tuple:
@@ -133,6 +133,19 @@ def fmt_mean_std(values, scale: float = 1.0, digits: int = 2) -> str:
     mean = sum(vals) / len(vals)
     std = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else float("nan")
     return f"{mean:.{digits}f} ± {std:.{digits}f} (n={len(vals)})"
+
+
+def fmt_mean_ci(values, scale: float = 1.0, digits: int = 2) -> str:
+    """``"mean [lo, hi] (n)"``: the mean of finite ``values`` times ``scale`` with its 95 % t-interval (the
+    one-sample case of :func:`~lilaw_edu.metrics.paired_difference`); ``"not run yet"`` when empty."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return "not run yet"
+    d = paired_difference(vals, [0.0] * len(vals))
+    if d["n"] < 2:
+        return f"{d['mean'] * scale:.{digits}f} (n=1)"
+    lo, hi = d["ci_low"] * scale, d["ci_high"] * scale
+    return f"{d['mean'] * scale:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] (n={d['n']})"
 
 
 def fmt_diff(diff: dict | None, scale: float = 1.0, digits: int = 2) -> str:

@@ -218,11 +218,11 @@ SWEEP_PRESETS = {
                             "on 1000 samples of half B at 0-70 % uniform noise; baseline and LiLAW, each fine-tuning "
                             "every layer or the last two (issue 16)", ("confound",),
                             grid(("confound",), {"cifar10-jpeg": PRETRAINED_CIFAR}, ["cifar10-jpeg"], U,
-                                 (0.0, 0.3, 0.5, 0.7), CONFOUND, SEEDS5, tag="/pretrained")),
+                                 (0.0, 0.3, 0.5, 0.7), CONFOUND, SEEDS5)),
     "cpu-meta-lr": _preset("LiLAW's meta learning rate x100 and x1000 (x1: cpu-confound's lilaw) in the cpu-confound "
                            "set-up at 50 % uniform noise (issue 16)", ("meta-lr",),
                            grid(("meta-lr",), {"cifar10-jpeg": PRETRAINED_CIFAR}, ["cifar10-jpeg"], U, (0.5,),
-                                META_LR, SEEDS5, tag="/pretrained")),
+                                META_LR, SEEDS5)),
     # ------------------------------------------------------------------ paper scale (GPU)
     "paper-table1": _preset("CIFAR-100-M, ViT-B/16, every noise kind at 50 % (Table 1)", ("1",),
                             grid(("1",), P, ["cifar100"], NOISE_T1, (0.5,), PAIR + ("baseline-frozen",), (0,))),
