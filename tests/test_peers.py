@@ -253,6 +253,22 @@ def test_confident_learning_harness_path_finds_planted_flips():
     assert quality["recall"] >= 0.8 and quality["precision"] >= 0.8, quality
 
 
+def test_confident_learning_runs_in_a_spawned_worker():
+    """Sweep workers are spawned processes: cleanlab's multiprocessing path failed there (NameError)."""
+    pytest.importorskip("cleanlab")
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from lilaw_edu.training.methods.confident import find_label_issues
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 10, (500,), generator=g)
+    probs = torch.softmax(3.0 * torch.randn(500, 10, generator=g), 1)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        flagged = pool.submit(find_label_issues, y, probs).result()
+    assert torch.equal(flagged, find_label_issues(y, probs)) and 0 < int(flagged.sum()) < 500
+
+
 def test_confident_learning_rejects_bad_arguments():
     from lilaw_edu.training.methods.confident import cross_fit_probabilities, find_label_issues, fold_epochs
 

@@ -103,7 +103,9 @@ def find_label_issues(labels: Tensor, pred_probs: Tensor, *, filter_by: str = "p
                           "pip install 'lilaw-edu[peers]' (or pip install 'cleanlab>=2.5')") from exc
     p = pred_probs.detach().cpu().double().numpy()
     p = p / p.sum(axis=1, keepdims=True)
-    flagged = cleanlab_find(labels=labels.cpu().numpy(), pred_probs=p, filter_by=filter_by)
+    # n_jobs=1: cleanlab's multiprocessing path shares arrays through module globals, which only a forked
+    # pool sees; in a spawned sweep worker it fails with a NameError. The flags do not depend on n_jobs.
+    flagged = cleanlab_find(labels=labels.cpu().numpy(), pred_probs=p, filter_by=filter_by, n_jobs=1)
     return torch.as_tensor(np.asarray(flagged, dtype=bool))
 
 
