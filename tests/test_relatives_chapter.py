@@ -102,4 +102,4 @@ def test_cleanlab_quality_and_where_each_wins():
     text = rel.where_each_wins(df, ["r"], table)
     assert "**r, top1** (2 seeds): highest mean `l2rw` (85.00), lowest `baseline` (60.00)" in text
     assert "**r, auroc** (2 seeds): highest mean `baseline` (0.9000)" in text
-    assert "over all 2 paired comparisons of this chapter: 1: r top1: l2rw vs baseline +25.00 [a, b]" in text
+    assert "over the 1 paired comparisons of this chapter with results: 1: r top1: l2rw vs baseline +25.00 [a, b]" in text
