@@ -145,3 +145,11 @@ def test_fmt_mean_ci_is_the_one_sample_t_interval():
     lo, hi = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
     assert fmt_mean_ci(values, 100) == f"{100 * mean:.2f} [{100 * lo:.2f}, {100 * hi:.2f}] (n=5)"
     assert fmt_mean_ci([0.3, float("nan")], 100) == "30.00 (n=1)" and fmt_mean_ci([], 100) == "not run yet"
+
+
+def test_sweep_records_keep_the_backbone_identity():
+    from lilaw_edu.experiments.summary import summarise_fit
+    backbone = {"sha256": "ab" * 32, "recipe_key": "0" * 16, "test_top1": 0.5}
+    fake = {"methods": {}, "data": {}, "noise": {}, "init_state_sha256": "x", "environment": {}}
+    assert summarise_fit({**fake, "pretrain": backbone})["pretrain"] == backbone
+    assert "pretrain" not in summarise_fit(fake)

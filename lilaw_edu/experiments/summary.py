@@ -68,6 +68,8 @@ def summarise_fit(results: dict) -> dict:
     noise = {k: v for k, v in (results.get("noise") or {}).items() if not isinstance(v, (list, tuple))}
     out = {"methods": methods, "data": results.get("data"), "noise": noise,
            "init_state_sha256": results.get("init_state_sha256"), "environment": results.get("environment")}
+    if results.get("pretrain"):  # the identity (SHA-256) of the pretrained backbone (training/pretrain.py)
+        out["pretrain"] = results["pretrain"]
     mis = mislabel_summary(results)
     if mis:
         out["mislabel"] = mis
