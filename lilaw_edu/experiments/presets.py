@@ -117,10 +117,11 @@ def grid(tables, data_table: dict, datasets, noises, rates, methods, seeds, *, t
 #   epochs + 6 epochs of retraining) -> 36 CPU-s per seed for the five methods;
 #   BreastMNIST, 250 train x 6 epochs: baseline 3.4, lilaw 4.0, l2rw 12.6, mwnet 12.4, cleanlab 6.7 -> 39 CPU-s.
 # 7 rows x 5 seeds + the compute-matched rows: ~24 CPU-min in all (budget: ~50, shared with other sweeps).
-# Not run (estimated, same machine): the ECG5000 LSTM (L2RW ~100 s and MW-Net ~140 s per epoch against the
-# baseline's ~3 s in the earlier cpu-relatives runs: the double backward through 140 LSTM steps; one 5-seed
-# row would cost more than this whole preset), and the CIFAR-10 JPEG set (its 10 000-image test set is
-# evaluated twice per method, ~26 CPU-s, so ~130 CPU-s per seed before any training: ~17 CPU-min a row).
+# Not run (estimated, same machine): the ECG5000 LSTM (an L2RW or MW-Net epoch took 17-18 baseline epochs in
+# the two earlier cpu-relatives runs, medians 23-83 s against 1.3-4.6 s, and 26-32 in the quick benchmark: the
+# double backward through 140 LSTM steps; one 5-seed row would cost more than this whole preset), and the
+# CIFAR-10 JPEG set (its 10 000-image test set is evaluated twice per method, ~26 CPU-s, so ~130 CPU-s per seed
+# before any training: ~17 CPU-min a row).
 REL_DIGITS = dict(CPU_DATA["digits"], max_train=500, epochs=6)
 REL_BREAST = dict(CPU_DATA["breastmnist"], max_train=250, epochs=6, milestones=(3, 5))
 # Compute-matched rows (digits 50 %): epochs = round(6 x cost(lilaw) / cost(method)) with the whole-run costs
