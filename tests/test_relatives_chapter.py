@@ -67,7 +67,8 @@ def test_benchmark_costs_reads_ratios_and_memory():
     out = rel.benchmark_costs({"x-peers.json": {"settings": {"repeats": 1}, "workloads": {"lstm": w}}})
     assert list(out["method"]) == ["lilaw", "l2rw"]  # mwnet, cleanlab absent from this file
     row = out.set_index("method").loc["l2rw"]
-    assert (row["epoch time / baseline"], row["process CPU / baseline"], row["peak RSS / baseline"]) == (30.0, 27.0, 1.2)
+    ratios = (row["epoch time / baseline"], row["process CPU / baseline"], row["peak RSS / baseline"])
+    assert ratios == (30.0, 27.0, 1.2)
     assert (row["training RSS increment (MiB)"], row["baseline's (MiB)"]) == (120, 40)
 
 
@@ -102,4 +103,5 @@ def test_cleanlab_quality_and_where_each_wins():
     text = rel.where_each_wins(df, ["r"], table)
     assert "**r, top1** (2 seeds): highest mean `l2rw` (85.00), lowest `baseline` (60.00)" in text
     assert "**r, auroc** (2 seeds): highest mean `baseline` (0.9000)" in text
-    assert "over the 1 paired comparisons of this chapter with results: 1: r top1: l2rw vs baseline +25.00 [a, b]" in text
+    assert ("over the 1 paired comparisons of this chapter with results: 1: r top1: l2rw vs baseline "
+            "+25.00 [a, b]") in text
