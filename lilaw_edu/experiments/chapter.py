@@ -23,7 +23,8 @@ from lilaw_edu.core.paper import paper_lookup
 from lilaw_edu.experiments.analysis import ACC_METRICS, find_results_dir, load_tidy, raw_metric_values
 from lilaw_edu.experiments.presets import SWEEP_PRESETS
 
-__all__ = ["Chapter", "MissingResultsError", "ChapterCheckError", "expected_runs", "load_chapter",
+__all__ = ["Chapter", "MissingResultsError", "ChapterCheckError", "expected_runs", "old_rule", "selection_rules",
+           "load_chapter",
            "check_chapter_table", "quoted_cell", "check_quoted", "COMPACT_COLUMNS", "compact_comparison",
            "comparison_html", "show_comparison", "run_paper_row_on_colab"]
 
@@ -71,6 +72,25 @@ def _missing(records: list, preset: str) -> list:
     return sorted(expected_runs(preset) - found)
 
 
+def old_rule(record: dict) -> bool:
+    """True for a record written before checkpoint selection was configurable (issue 16): no ``select_by``
+    in its config or its metrics; such runs kept the *first* epoch reaching the best validation accuracy."""
+    payload = record["payload"]
+    return "select_by" not in payload["config"] and not any(
+        "select_by" in m["metrics"] for m in payload["result"]["methods"].values())
+
+
+def selection_rules(records: list) -> dict:
+    """``{preset: {rule: number of records}}``; rule is the config's ``select_by`` or ``"first best val_acc
+    (old rule)"`` for :func:`old_rule` records."""
+    rules: dict = {}
+    for rec in records:
+        rule = "first best val_acc (old rule)" if old_rule(rec) else rec["payload"]["config"]["select_by"]
+        counts = rules.setdefault(rec["preset"], {})
+        counts[rule] = counts.get(rule, 0) + 1
+    return rules
+
+
 def load_chapter(presets, *, required=None, results_dir=None, log=print) -> Chapter:
     """Read a chapter's results and fail loudly when some are missing (and set pandas' display
     options for the chapter's wide tables).
@@ -108,6 +128,9 @@ def load_chapter(presets, *, required=None, results_dir=None, log=print) -> Chap
     dirty = sum(bool((r["payload"].get("provenance") or {}).get("git_dirty")) for r in records)
     log(f"{len(records)} result files read from results/ for {', '.join(presets)}; {len(problems)} problem(s); "
         f"{dirty} written from a working tree with uncommitted changes (git_dirty).")
+    rules = selection_rules(records)
+    log("Checkpoint selection: " + "; ".join(
+        f"{p} " + ", ".join(f"{rule} ({n})" for rule, n in sorted(rules[p].items())) for p in presets if p in rules) + ".")
     for problem in problems:
         log("PROBLEM (file not used): " + problem.replace(str(results), "results"))
     short = []

@@ -1,0 +1,15 @@
+"""The selection rule of each record, as every experiment chapter reports it (issue 16)."""
+from lilaw_edu.experiments.chapter import old_rule, selection_rules
+
+
+def _record(preset, config, metrics):
+    return {"preset": preset, "payload": {"config": config, "result": {"methods": {"lilaw": {"metrics": metrics}}}}}
+
+
+def test_old_and_new_rule_records_are_told_apart():
+    old = _record("cpu-a", {"seed": 0}, {"test": {}})
+    new = _record("cpu-a", {"seed": 1, "select_by": "val_loss"}, {"test": {}, "select_by": "val_loss"})
+    last = _record("cpu-b", {"seed": 0, "select_by": "last"}, {"test": {}})
+    assert old_rule(old) and not old_rule(new) and not old_rule(last)
+    assert selection_rules([old, new, last]) == {"cpu-a": {"first best val_acc (old rule)": 1, "val_loss": 1},
+                                                 "cpu-b": {"last": 1}}
