@@ -147,6 +147,10 @@ def test_limit_and_reuse_across_presets(tmp_path):
     for path in _files(tmp_path, "cpu-table8"):
         record = read_record(path)
         assert record["preset"] == "cpu-table8" and record["payload"]["spec"]["preset"] == "cpu-table8"
+    reused = [read_record(p)["payload"]["provenance"].get("reused_from") for p in _files(tmp_path, "cpu-table8")]
+    assert sorted(r for r in reused if r) == sorted(f"cpu-table14/{p.name}" for p in _files(tmp_path, "cpu-table14")
+                                                    if p.name in {Path(r).name for r in reused if r})
+    assert len([r for r in reused if r]) == 4 and not any(str(tmp_path) in r for r in reused if r)
 
 
 # ------------------------------------------------------------------ corruption

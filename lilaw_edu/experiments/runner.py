@@ -165,7 +165,8 @@ def _fit_hook():
 def _copy_run(spec: RunSpec, source: Path, results_dir) -> dict:
     payload = dict(read_record(source)["payload"])
     payload["spec"] = spec.to_dict()
-    payload["provenance"] = dict(payload["provenance"], reused_from=str(source))
+    # the copied record as "<preset>/<run_id>.json" inside the results folder (no machine-local path)
+    payload["provenance"] = dict(payload["provenance"], reused_from=f"{source.parent.name}/{source.name}")
     path = write_run_record(spec, payload, results_dir)
     return {"run_id": spec.run_id, "path": str(path), "wall_time_s": 0.0}
 
