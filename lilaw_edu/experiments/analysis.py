@@ -23,7 +23,11 @@ from lilaw_edu.experiments.store import CorruptResultError, read_record
 from lilaw_edu.metrics import paired_difference
 
 __all__ = ["load_results", "tidy", "paired", "fmt_mean_std", "fmt_mean_ci", "fmt_diff", "find_results_dir",
-           "load_tidy", "compare", "family_size", "raw_metric_values"]
+           "load_tidy", "compare", "family_size", "raw_metric_values", "ACC_METRICS", "scale_digits", "OLD_RULE"]
+
+OLD_RULE = "first best val_acc (old rule)"
+"""The selection rule of records written before ``select_by`` existed (issue 16): the *first* epoch reaching
+the best validation accuracy."""
 
 
 def load_results(results_dir, preset: str) -> tuple:
@@ -75,8 +79,11 @@ def tidy(records: list):
     -------
     pandas.DataFrame
         Columns: preset, row, tables, dataset, noise, rate, seed, method, top1, top5, auroc,
-        auroc_weighted, top1_cal, auroc_cal, auroc_weighted_cal, best_epoch, epochs_run,
-        wall_time_s, alpha, beta, delta, device, run_id, file. Accuracies are fractions in [0, 1].
+        auroc_weighted, top1_cal, auroc_cal, auroc_weighted_cal, top1_last, top5_last, auroc_last,
+        auroc_weighted_last, select_by, best_epoch, epochs_run, wall_time_s, alpha, beta, delta, device, run_id, file.
+        Accuracies are fractions in [0, 1]. ``select_by`` is the checkpoint-selection rule (:data:`OLD_RULE`
+        for records written before it was recorded). ``*_last`` are the test metrics of the last epoch run (issue 16;
+        NaN for records written before they were stored), the others those of the selected checkpoint.
     """
     import pandas as pd
     rows = []
@@ -87,7 +94,7 @@ def tidy(records: list):
         for method in spec["methods"]:
             res = p["result"]["methods"][method]
             m = res["metrics"]
-            test, cal = m["test"], m.get("test_calibrated") or {}
+            test, cal, last = m["test"], m.get("test_calibrated") or {}, m.get("test_last_epoch") or {}
             lilaw = res.get("lilaw") or {}
             rows.append(dict(preset=rec["preset"], row=rec["row"], tables=",".join(rec["tables"]),
                              dataset=cfg["dataset"], noise=cfg["noise"], rate=cfg["rate"], seed=cfg["seed"],
@@ -95,12 +102,16 @@ def tidy(records: list):
                              auroc=_num(test.get("auroc")), auroc_weighted=_num(test.get("auroc_weighted")),
                              top1_cal=_num(cal.get("top1")), auroc_cal=_num(cal.get("auroc")),
                              auroc_weighted_cal=_num(cal.get("auroc_weighted")),
+                             top1_last=_num(last.get("top1")), top5_last=_num(last.get("top5")),
+                             auroc_last=_num(last.get("auroc")), auroc_weighted_last=_num(last.get("auroc_weighted")),
+                             select_by=m.get("select_by") or cfg.get("select_by") or OLD_RULE,
                              best_epoch=m.get("best_epoch"), epochs_run=m.get("epochs_run"),
                              wall_time_s=_num(res.get("wall_time_s")), alpha=_num(lilaw.get("alpha")),
                              beta=_num(lilaw.get("beta")), delta=_num(lilaw.get("delta")),
                              device=env.get("device", "?"), run_id=rec["run_id"], file=rec.get("file")))
     columns = ["preset", "row", "tables", "dataset", "noise", "rate", "seed", "method", "top1", "top5", "auroc",
-               "auroc_weighted", "top1_cal", "auroc_cal", "auroc_weighted_cal", "best_epoch", "epochs_run",
+               "auroc_weighted", "top1_cal", "auroc_cal", "auroc_weighted_cal", "top1_last", "top5_last", "auroc_last",
+               "auroc_weighted_last", "select_by", "best_epoch", "epochs_run",
                "wall_time_s", "alpha", "beta", "delta", "device", "run_id", "file"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -159,7 +170,13 @@ def fmt_diff(diff: dict | None, scale: float = 1.0, digits: int = 2) -> str:
 
 
 # ------------------------------------------------------------------ book helpers
-ACC_METRICS = ("top1", "top5", "top1_cal")
+ACC_METRICS = ("top1", "top5", "top1_cal", "top1_last", "top5_last")
+
+
+def scale_digits(metric: str) -> tuple:
+    """``(scale, digits)`` a metric is shown with: accuracies (:data:`ACC_METRICS`) in % with 2 decimals,
+    AUROC in [0, 1] with 4."""
+    return (100.0, 2) if metric in ACC_METRICS else (1.0, 4)
 
 
 def find_results_dir(start=None) -> Path:
@@ -260,8 +277,7 @@ def compare(df, rows: list, family: list | None = None):
     for spec in rows:
         k = family.index(spec)
         metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")
-        scale = 100.0 if metric in ACC_METRICS else 1.0
-        digits = 2 if scale == 100 else 4
+        scale, digits = scale_digits(metric)
         paper_metric = spec.get("paper_metric", metric.replace("_cal", ""))
         paper = paper_lookup(spec["table"], paper_metric, **spec["paper"]) if spec.get("paper") else None
         sub, ref_sub, diff = _row_diff(df, spec)

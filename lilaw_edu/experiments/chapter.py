@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lilaw_edu.core.paper import paper_lookup
-from lilaw_edu.experiments.analysis import ACC_METRICS, find_results_dir, load_tidy, raw_metric_values
+from lilaw_edu.experiments.analysis import OLD_RULE, find_results_dir, load_tidy, raw_metric_values, scale_digits
 from lilaw_edu.experiments.presets import SWEEP_PRESETS
 
 __all__ = ["Chapter", "MissingResultsError", "ChapterCheckError", "expected_runs", "old_rule", "selection_rules",
@@ -85,7 +85,7 @@ def selection_rules(records: list) -> dict:
     (old rule)"`` for :func:`old_rule` records."""
     rules: dict = {}
     for rec in records:
-        rule = "first best val_acc (old rule)" if old_rule(rec) else rec["payload"]["config"]["select_by"]
+        rule = OLD_RULE if old_rule(rec) else rec["payload"]["config"]["select_by"]
         counts = rules.setdefault(rec["preset"], {})
         counts[rule] = counts.get(rule, 0) + 1
     return rules
@@ -146,10 +146,6 @@ def load_chapter(presets, *, required=None, results_dir=None, log=print) -> Chap
     return Chapter(results, presets, df, records, problems)
 
 
-def _scale_digits(metric: str) -> tuple:
-    return (100.0, 2) if metric in ACC_METRICS else (1.0, 4)
-
-
 def _shows_mean(cell: str, mean, digits: int) -> bool:
     """Does ``cell`` ("12.34 ± ..." or "not run yet") show ``mean`` rounded to ``digits``? Within half a unit
     of the last digit (plus float slack), so a mean on a rounding tie may be shown either way."""
@@ -196,7 +192,7 @@ def check_chapter_table(chapter: Chapter, rows: list, table) -> int:
     if len(rows) != len(table):
         errors.append(f"{len(rows)} row specs but {len(table)} table rows")
     for spec, (_, shown) in zip(rows, table.iterrows()):
-        scale, digits = _scale_digits(spec["metric"])
+        scale, digits = scale_digits(spec["metric"])
         if spec.get("cpu"):
             vals = raw_metric_values(chapter.results_dir, *spec["cpu"], spec.get("method", "lilaw"), spec["metric"])
             mean = sum(vals) / len(vals) * scale if vals else None
@@ -207,7 +203,7 @@ def check_chapter_table(chapter: Chapter, rows: list, table) -> int:
         if spec.get("paper"):
             p = paper_lookup(spec["table"], spec.get("paper_metric", spec["metric"].replace("_cal", "")),
                              **spec["paper"])
-            printed = f"{p['delta']:+.{_scale_digits(p['metric'])[1]}f}"
+            printed = f"{p['delta']:+.{scale_digits(p['metric'])[1]}f}"
             if shown["paper Δ"] != printed:
                 errors.append(f"{spec['label']}: paper Δ shown {shown['paper Δ']!r}, printed {printed}")
     if errors:

@@ -18,7 +18,7 @@ import json
 import math
 from pathlib import Path
 
-from lilaw_edu.experiments.analysis import ACC_METRICS, fmt_mean_std
+from lilaw_edu.experiments.analysis import fmt_mean_std, scale_digits
 
 __all__ = ["PRESET", "METHODS", "RELATIVES_ONLY", "METRICS", "accuracy_rows", "accuracy_specs", "budget_specs",
            "accuracy_summary", "read_benchmarks", "benchmark_costs", "sweep_costs", "budget_table",
@@ -29,10 +29,6 @@ METHODS = ("baseline", "lilaw", "l2rw", "mwnet", "cleanlab")
 RELATIVES_ONLY = ("l2rw", "mwnet", "cleanlab")
 METRICS = ("top1", "auroc")
 BUDGET_TAG = "/budget-"
-
-
-def _scale_digits(metric: str) -> tuple:
-    return (100.0, 2) if metric in ACC_METRICS else (1.0, 4)
 
 
 def accuracy_rows(preset: str = PRESET) -> list:
@@ -95,7 +91,7 @@ def accuracy_summary(df, rows, methods=METHODS, metrics=METRICS):
     for row in rows:
         sub = df[df["row"] == row]
         for metric in metrics:
-            scale, digits = _scale_digits(metric)
+            scale, digits = scale_digits(metric)
             out.append({"row": row, "metric": metric,
                         **{m: fmt_mean_std(sub[sub["method"] == m][metric], scale, digits) for m in methods}})
     return pd.DataFrame(out).set_index(["row", "metric"])
@@ -242,7 +238,7 @@ def where_each_wins(df, rows, table, metrics=METRICS) -> str:
         if not len(sub):
             continue
         for metric in metrics:
-            scale, digits = _scale_digits(metric)
+            scale, digits = scale_digits(metric)
             means = sub.groupby("method")[metric].mean()
             n = sub.groupby("method")["seed"].nunique().min()
             lines.append(f"* **{row}, {metric}** ({n} seeds): highest mean `{means.idxmax()}` "

@@ -1,0 +1,156 @@
+"""How a chapter's differences move with the checkpoint-selection rule (issue 16, part 1).
+
+A run reports the test metrics of one checkpoint, the one its rule selects (``TrainConfig.select_by``,
+e.g. the epoch with the lowest validation loss). Every record written since the rule became configurable
+also stores the test metrics of the *last* epoch it ran (``metrics["test_last_epoch"]``; the
+``*_last`` columns of :func:`lilaw_edu.experiments.analysis.tidy`). :func:`selection_sensitivity` puts the
+paired difference of a chapter's comparisons at both checkpoints side by side, so a reader sees which
+conclusions depend on the rule; :func:`sensitivity_summary` says it in one sentence.
+
+The last epoch has no temperature-scaled metrics: a ``*_cal`` row is compared with the plain last-epoch
+metric (top-1 is unchanged by temperature scaling, AUROC may move slightly).
+"""
+from __future__ import annotations
+
+import math
+
+from lilaw_edu.experiments.analysis import fmt_diff, paired, scale_digits
+
+__all__ = ["last_epoch_metric", "selection_sensitivity", "sensitivity_summary", "check_selected"]
+
+_LAST = {"top1": "top1_last", "top1_cal": "top1_last", "top5": "top5_last", "auroc": "auroc_last",
+         "auroc_cal": "auroc_last", "auroc_weighted": "auroc_weighted_last",
+         "auroc_weighted_cal": "auroc_weighted_last"}
+
+
+def last_epoch_metric(metric: str) -> str:
+    """The :func:`~lilaw_edu.experiments.analysis.tidy` column holding ``metric`` at the last epoch."""
+    if metric not in _LAST:
+        raise ValueError(f"metric must be one of {sorted(_LAST)}, got {metric!r}")
+    return _LAST[metric]
+
+
+def _sides(df, spec):
+    """The rows of ``df`` behind one comparison: (method side, reference side), each for its (preset, row)."""
+    def pick(where):
+        return df[(df["preset"] == where[0]) & (df["row"] == where[1])]
+    return pick(spec["cpu"]), pick(spec.get("cpu_ref") or spec["cpu"])
+
+
+def _diff(method_rows, ref_rows, method, ref, metric):
+    import pandas as pd
+    both = pd.concat([method_rows[method_rows["method"] == method].assign(row="x"),
+                      ref_rows[ref_rows["method"] == ref].assign(row="x", method="__ref__")])
+    return paired(both, "x", method, "__ref__", metric) if len(both) else None
+
+
+def _mean_epoch(rows, method) -> str:
+    epochs = rows[rows["method"] == method]["best_epoch"].dropna()
+    runs = rows[rows["method"] == method]["epochs_run"].dropna()
+    if not len(epochs):
+        return "-"
+    return f"{epochs.mean():.1f} of {runs.max():.0f}" if len(runs) else f"{epochs.mean():.1f}"
+
+
+def selection_sensitivity(df, rows: list):
+    """The paired difference of each comparison at the selected checkpoint and at the last epoch.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        From :func:`~lilaw_edu.experiments.analysis.tidy`.
+    rows : list of dict
+        Comparison specs as for :func:`~lilaw_edu.experiments.analysis.compare` (``label``, ``metric``,
+        ``cpu``, optional ``cpu_ref``, ``method`` (default "lilaw"), ``reference`` (default "baseline"));
+        rows without ``cpu`` are skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per comparison. Columns: row, metric, method vs reference, rule (the ``select_by`` of the records behind it),
+        epoch chosen (method), epoch chosen (reference) (mean selected epoch "of" the most epochs run),
+        Δ selected [95% CI], Δ last epoch [95% CI], shift (last − selected, display units), sign kept
+        (False when the two means have opposite signs; a mean that rounds to zero in display units has
+        none, so it never flips; None when the last epoch was not stored), seeds. Accuracies in %, AUROC in [0, 1].
+    """
+    import pandas as pd
+    out = []
+    for spec in rows:
+        if not spec.get("cpu"):
+            continue
+        metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")
+        scale, digits = scale_digits(metric)
+        mine, theirs = _sides(df, spec)
+        chosen = _diff(mine, theirs, method, ref, metric)
+        last = _diff(mine, theirs, method, ref, last_epoch_metric(metric))
+        rules = sorted(set(mine[mine["method"] == method]["select_by"]) | set(theirs[theirs["method"] == ref]["select_by"]))
+        shift = (last["mean"] - chosen["mean"]) * scale if chosen and last else math.nan
+        kept = None if not (chosen and last) else _sign(chosen["mean"] * scale, digits) * _sign(last["mean"] * scale, digits) >= 0
+        out.append({"row": spec["label"], "metric": metric, "method vs reference": f"{method} vs {ref}",
+                    "rule": ", ".join(rules) or "-",
+                    "epoch chosen (method)": _mean_epoch(mine, method),
+                    "epoch chosen (reference)": _mean_epoch(theirs, ref),
+                    "Δ selected [95% CI]": fmt_diff(chosen, scale, digits),
+                    "Δ last epoch [95% CI]": fmt_diff(last, scale, digits) if last else "not stored",
+                    "shift": round(shift, digits),
+                    "sign kept": kept,
+                    "seeds": 0 if chosen is None else chosen["n"]})
+    return pd.DataFrame(out)
+
+
+def _sign(value: float, digits: int) -> int:
+    """-1, 0 or +1; 0 for a value that rounds to zero at ``digits`` decimals (e.g. 8.7e-16)."""
+    return 0 if abs(value) < 0.5 * 10 ** -digits else (1 if value > 0 else -1)
+
+
+def _name(row) -> str:
+    pair = row.get("method vs reference", "")
+    extra = [pair] if pair and pair != "lilaw vs baseline" and pair.split(" vs ")[0].lower() not in str(row["row"]).lower() else []
+    extra += [] if row["metric"] == "top1" else [row["metric"]]
+    return f"“{row['row']}”" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def sensitivity_summary(table) -> str:
+    """One plain sentence about a :func:`selection_sensitivity` table: how many differences keep their sign
+    at the last epoch, which flip, and the largest shift of an accuracy (else of any) row."""
+    known = table[table["sign kept"].notna()]
+    if not len(known):
+        return "No record behind these comparisons stores its last-epoch metrics."
+    flipped = known[known["sign kept"] == False]  # noqa: E712  (a pandas mask, not a truth test)
+    text = f"Of the {len(known)} differences, {len(known) - len(flipped)} keep the sign of their mean at the last epoch"
+    if len(flipped):
+        text += (f" and {len(flipped)} change it: " if len(flipped) > 1 else " and 1 changes it: ") + \
+            ", ".join(_name(r) for _, r in flipped.iterrows())
+    accuracy = known[known["metric"].str.startswith("top")]
+    pool = accuracy if len(accuracy) else known
+    biggest = pool.loc[pool["shift"].abs().idxmax()]
+    unit = " points" if len(accuracy) else ""
+    text += f". The largest move is {biggest['shift']:+g}{unit} ({_name(biggest)})."
+    missing = len(table) - len(known)
+    if missing:
+        text += f" {missing} comparison{'s' if missing > 1 else ''} cannot be checked: no last-epoch metrics stored."
+    return text
+
+
+def check_selected(sensitivity, comparison) -> int:
+    """Check that every "Δ selected" of a :func:`selection_sensitivity` table is the "ours Δ [95% CI]" cell
+    that :func:`~lilaw_edu.experiments.analysis.compare` shows for the same row, metric and pair of methods (two code paths
+    over the same records).
+
+    Returns
+    -------
+    int
+        The number of rows checked.
+
+    Raises
+    ------
+    AssertionError
+        Naming the first row that differs or is missing from ``comparison``.
+    """
+    shown = {(r["row"], r["metric"], r["method vs reference"]): r["ours Δ [95% CI]"] for _, r in comparison.iterrows()}
+    for _, r in sensitivity.iterrows():
+        key = (r["row"], r["metric"], r["method vs reference"])
+        if shown.get(key) != r["Δ selected [95% CI]"]:
+            raise AssertionError(f"row {key}: the sensitivity table shows {r['Δ selected [95% CI]']!r}, "
+                                 f"the comparison table {shown.get(key, 'nothing')!r}")
+    return len(sensitivity)
