@@ -23,7 +23,8 @@ from lilaw_edu.experiments.store import CorruptResultError, read_record
 from lilaw_edu.metrics import paired_difference
 
 __all__ = ["load_results", "tidy", "paired", "fmt_mean_std", "fmt_mean_ci", "fmt_diff", "find_results_dir",
-           "load_tidy", "compare", "family_size", "raw_metric_values", "ACC_METRICS", "scale_digits", "OLD_RULE"]
+           "load_tidy", "compare", "row_diff", "family_size", "raw_metric_values", "ACC_METRICS", "scale_digits",
+           "OLD_RULE"]
 
 OLD_RULE = "first best val_acc (old rule)"
 """The selection rule of records written before ``select_by`` existed (issue 16): the *first* epoch reaching
@@ -204,10 +205,28 @@ def load_tidy(results_dir, presets) -> tuple:
     return (df if len(df) else pd.DataFrame(columns=df.columns)), records, problems
 
 
-def _row_diff(df, spec):
-    """Paired difference of one compare row (CPU presets), or None."""
+def row_diff(df, spec: dict, metric: str | None = None) -> tuple:
+    """The CPU runs behind one :func:`compare` row spec and their paired difference.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        From :func:`tidy`.
+    spec : dict
+        A row spec of :func:`compare` (``cpu``, optional ``cpu_ref``, ``method``, ``reference``, ``metric``).
+    metric : str, optional
+        A tidy column to compare instead of ``spec["metric"]`` (e.g. its last-epoch ``*_last`` column).
+
+    Returns
+    -------
+    method_rows, reference_rows : pandas.DataFrame
+        The tidy rows of ``spec["cpu"]`` and of ``spec["cpu_ref"]`` (default ``spec["cpu"]``); empty without ``cpu``.
+    diff : dict or None
+        :func:`paired` of ``method`` against ``reference``, paired by seed across the two sides.
+    """
     import pandas as pd
-    metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")
+    metric = metric or spec["metric"]
+    method, ref = spec.get("method", "lilaw"), spec.get("reference", "baseline")
     sub, ref_sub = _pick(df, spec.get("cpu")), _pick(df, spec.get("cpu_ref") or spec.get("cpu"))
     if not (len(sub) and len(ref_sub)):
         return sub, ref_sub, None
@@ -231,7 +250,7 @@ def _family_adjust(diffs: list) -> tuple:
 
 def family_size(df, family: list) -> int:
     """Number of distinct paired tests in a chapter's family (rows with identical paired data count once)."""
-    diffs = [_row_diff(df, spec)[2] for spec in family]
+    diffs = [row_diff(df, spec)[2] for spec in family]
     return len({(tuple(d["a"]), tuple(d["b"])) for d in diffs if d is not None and d["n"] >= 2})
 
 
@@ -272,7 +291,7 @@ def compare(df, rows: list, family: list | None = None):
     missing = [r["label"] for r in rows if r not in family]
     if missing:
         raise ValueError(f"family must contain every row of rows; missing {missing}")
-    holm_p, bh_p = _family_adjust([_row_diff(df, spec)[2] for spec in family])
+    holm_p, bh_p = _family_adjust([row_diff(df, spec)[2] for spec in family])
     out = []
     for spec in rows:
         k = family.index(spec)
@@ -280,7 +299,7 @@ def compare(df, rows: list, family: list | None = None):
         scale, digits = scale_digits(metric)
         paper_metric = spec.get("paper_metric", metric.replace("_cal", ""))
         paper = paper_lookup(spec["table"], paper_metric, **spec["paper"]) if spec.get("paper") else None
-        sub, ref_sub, diff = _row_diff(df, spec)
+        sub, ref_sub, diff = row_diff(df, spec)
         gpu = "not run yet"
         if spec.get("gpu"):
             gsub = df[(df["preset"] == spec["gpu"][0]) & (df["row"] == spec["gpu"][1])]

@@ -76,7 +76,8 @@ def plot_decomposition(df, rows_by_rate: dict, metric: str = "top1", ax=None):
         diffs = [(x, d) for x, d in diffs if d is not None]
         x = [rate + 1.2 * (k - 1) for rate, _ in diffs]
         y = [scale * d["mean"] for _, d in diffs]
-        err = [[scale * (d["mean"] - d["ci_low"]) for _, d in diffs], [scale * (d["ci_high"] - d["mean"]) for _, d in diffs]]
+        err = [[scale * (d["mean"] - d["ci_low"]) for _, d in diffs],
+               [scale * (d["ci_high"] - d["mean"]) for _, d in diffs]]
         ax.errorbar(x, y, yerr=err, marker="os^"[k], capsize=3, ls="none", label=name.split(":")[0],
                     color=("tab:blue", "black", "tab:orange")[k])
     ax.axhline(0, color="grey", lw=0.8)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from lilaw_edu.experiments.analysis import fmt_diff, paired, scale_digits
+from lilaw_edu.experiments.analysis import fmt_diff, row_diff, scale_digits
 
 __all__ = ["last_epoch_metric", "selection_sensitivity", "sensitivity_summary", "check_selected"]
 
@@ -28,20 +28,6 @@ def last_epoch_metric(metric: str) -> str:
     if metric not in _LAST:
         raise ValueError(f"metric must be one of {sorted(_LAST)}, got {metric!r}")
     return _LAST[metric]
-
-
-def _sides(df, spec):
-    """The rows of ``df`` behind one comparison: (method side, reference side), each for its (preset, row)."""
-    def pick(where):
-        return df[(df["preset"] == where[0]) & (df["row"] == where[1])]
-    return pick(spec["cpu"]), pick(spec.get("cpu_ref") or spec["cpu"])
-
-
-def _diff(method_rows, ref_rows, method, ref, metric):
-    import pandas as pd
-    both = pd.concat([method_rows[method_rows["method"] == method].assign(row="x"),
-                      ref_rows[ref_rows["method"] == ref].assign(row="x", method="__ref__")])
-    return paired(both, "x", method, "__ref__", metric) if len(both) else None
 
 
 def _mean_epoch(rows, method) -> str:
@@ -67,11 +53,13 @@ def selection_sensitivity(df, rows: list):
     Returns
     -------
     pandas.DataFrame
-        One row per comparison. Columns: row, metric, method vs reference, rule (the ``select_by`` of the records behind it),
-        epoch chosen (method), epoch chosen (reference) (mean selected epoch "of" the most epochs run),
+        One row per comparison. Columns: row, metric, method vs reference, rule (the ``select_by`` of the
+        records behind it), epoch chosen (method), epoch chosen (reference) (mean selected epoch "of" the
+        most epochs run),
         Δ selected [95% CI], Δ last epoch [95% CI], shift (last − selected, display units), sign kept
         (False when the two means have opposite signs; a mean that rounds to zero in display units has
-        none, so it never flips; None when the last epoch was not stored), seeds. Accuracies in %, AUROC in [0, 1].
+        none, so it never flips; None when the last epoch was not stored), seeds. Accuracies in %,
+        AUROC in [0, 1].
     """
     import pandas as pd
     out = []
@@ -80,12 +68,13 @@ def selection_sensitivity(df, rows: list):
             continue
         metric, method, ref = spec["metric"], spec.get("method", "lilaw"), spec.get("reference", "baseline")
         scale, digits = scale_digits(metric)
-        mine, theirs = _sides(df, spec)
-        chosen = _diff(mine, theirs, method, ref, metric)
-        last = _diff(mine, theirs, method, ref, last_epoch_metric(metric))
-        rules = sorted(set(mine[mine["method"] == method]["select_by"]) | set(theirs[theirs["method"] == ref]["select_by"]))
+        mine, theirs, chosen = row_diff(df, spec)
+        last = row_diff(df, spec, last_epoch_metric(metric))[2]
+        rules = sorted(set(mine[mine["method"] == method]["select_by"])
+                       | set(theirs[theirs["method"] == ref]["select_by"]))
         shift = (last["mean"] - chosen["mean"]) * scale if chosen and last else math.nan
-        kept = None if not (chosen and last) else _sign(chosen["mean"] * scale, digits) * _sign(last["mean"] * scale, digits) >= 0
+        kept = None if not (chosen and last) else \
+            _sign(chosen["mean"] * scale, digits) * _sign(last["mean"] * scale, digits) >= 0
         out.append({"row": spec["label"], "metric": metric, "method vs reference": f"{method} vs {ref}",
                     "rule": ", ".join(rules) or "-",
                     "epoch chosen (method)": _mean_epoch(mine, method),
@@ -105,7 +94,8 @@ def _sign(value: float, digits: int) -> int:
 
 def _name(row) -> str:
     pair = row.get("method vs reference", "")
-    extra = [pair] if pair and pair != "lilaw vs baseline" and pair.split(" vs ")[0].lower() not in str(row["row"]).lower() else []
+    named = pair.split(" vs ")[0].lower() in str(row["row"]).lower()  # the label already names the method
+    extra = [pair] if pair and pair != "lilaw vs baseline" and not named else []
     extra += [] if row["metric"] == "top1" else [row["metric"]]
     return f"“{row['row']}”" + (f" ({', '.join(extra)})" if extra else "")
 
@@ -134,8 +124,8 @@ def sensitivity_summary(table) -> str:
 
 def check_selected(sensitivity, comparison) -> int:
     """Check that every "Δ selected" of a :func:`selection_sensitivity` table is the "ours Δ [95% CI]" cell
-    that :func:`~lilaw_edu.experiments.analysis.compare` shows for the same row, metric and pair of methods (two code paths
-    over the same records).
+    that :func:`~lilaw_edu.experiments.analysis.compare` shows for the same row, metric and pair of methods:
+    the sensitivity table describes the comparisons the chapter shows, on the same records.
 
     Returns
     -------
