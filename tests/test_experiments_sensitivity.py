@@ -128,3 +128,68 @@ def test_check_selected_agrees_with_compare_on_the_real_records():
     sens.loc[1, "Δ selected [95% CI]"] = "+9.99 [+0.00, +1.00]"
     with pytest.raises(AssertionError, match=r"ecg5000/none-0', 'auroc_cal', 'lilaw vs baseline'\): the sensitivity table shows"):
         check_selected(sens, table)
+
+
+def _history(rng, epochs=8):
+    out = []
+    for e in range(1, epochs + 1):
+        out.append(dict(epoch=e, val_loss=float(rng.choice([0.5, 0.6, 0.7, np.nan])),
+                        val_acc=float(rng.choice([0.8, 0.9])), val_loss_clean=float(rng.uniform(0.1, 1)),
+                        val_acc_clean=float(rng.choice([0.7, 0.8, 0.9])), test_top1=float(rng.uniform(0.5, 1))))
+    return out
+
+
+@pytest.mark.parametrize("rule", ["val_loss", "val_acc", "val_loss_clean", "val_acc_clean", "last"])
+def test_rule_epoch_replays_the_training_loops_own_selection(rule):
+    """Oracle: lilaw_edu.training.loop.select_checkpoint fed the same histories (ties, NaN scores included)."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from lilaw_edu.experiments.sensitivity import rule_epoch
+    from lilaw_edu.training.checkpoint import LoopState
+    from lilaw_edu.training.config import config_from_preset
+    from lilaw_edu.training.loop import select_checkpoint
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        history = _history(rng)
+        by, on = (rule[:-6], "clean_val") if rule.endswith("_clean") else (rule, "val")
+        run = SimpleNamespace(config=config_from_preset("cpu-digits", select_by=by, select_on=on),
+                              model=nn.Linear(1, 1))
+        state = LoopState(method="m", config={})
+        for entry in history:
+            select_checkpoint(run, state, entry)
+        assert rule_epoch(history, rule) == state.best_epoch
+
+
+def test_rule_table_pairs_seeds_and_adjusts_over_the_table():
+    from lilaw_edu.experiments.sensitivity import rule_epoch, rule_table
+    rng = np.random.default_rng(5)
+    records = []
+    for seed in SEEDS:
+        methods = {m: {"history": _history(rng)} for m in ("baseline", "lilaw")}
+        records.append({"preset": "p", "row": "r", "run_id": str(seed),
+                        "payload": {"spec": {"seed": seed}, "result": {"methods": methods}}})
+    table = rule_table(records, [("L − B", "p", "r", "lilaw", "baseline")], rules=("val_acc", "last"))
+    assert table["rule"].tolist() == ["val_acc", "last"] and (table["seeds"] == 5).all()
+    for rule, shown in zip(("val_acc", "last"), table["Δ [95% CI]"]):
+        d = [100 * (h["lilaw"]["history"][rule_epoch(h["lilaw"]["history"], rule) - 1]["test_top1"]
+                    - h["baseline"]["history"][rule_epoch(h["baseline"]["history"], rule) - 1]["test_top1"])
+             for h in (r["payload"]["result"]["methods"] for r in records)]
+        m, lo, hi = _t_interval(d)
+        assert shown == f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    p = table["p"].to_numpy()
+    assert table["p Holm"].tolist() == pytest.approx(np.minimum(1, np.maximum.accumulate(
+        np.sort(p) * np.array([2, 1])))[np.argsort(np.argsort(p))].tolist())
+
+
+def test_rules_name_the_bad_value():
+    from lilaw_edu.experiments.sensitivity import rule_epoch, rule_values
+    with pytest.raises(ValueError, match=r"rule must be one of .*got 'best'"):
+        rule_epoch([{"epoch": 1}], "best")
+    with pytest.raises(ValueError, match="history must have at least one epoch"):
+        rule_epoch([], "last")
+    rec = {"preset": "p", "row": "r", "run_id": "x", "payload": {"spec": {"seed": 0}, "result": {"methods": {
+        "lilaw": {"history": [{"epoch": 1, "val_loss": 1.0}]}}}}}
+    with pytest.raises(ValueError, match="no per-epoch test_top1; the run needs test_each_epoch=True"):
+        rule_values([rec], "p", "r", "lilaw", "last")

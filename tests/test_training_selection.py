@@ -157,3 +157,30 @@ def test_pretrained_identity_names_the_weights():
         "torchvision resnet18 IMAGENET1K_V1"
     assert pretrained_identity(SimpleNamespace(pretrained=False, model="vit_b16"), timm_like) is None
 
+
+
+def test_test_each_epoch_records_test_metrics_without_changing_training():
+    """The per-epoch test pass (issue 16, selection rules replayed afterwards) leaves training bit-identical, and
+    replaying the run's own rule from the history finds the recorded epoch and test metrics exactly."""
+    from lilaw_edu.experiments.sensitivity import replay_errors, rule_epoch
+    from lilaw_edu.experiments.store import run_id_of
+    base = dict(noise="uniform", rate=0.4, epochs=3, max_train=150, batch_size=32, temperature_scaling=False)
+    plain, every = (fit(config_from_preset("cpu-digits", test_each_epoch=flag, **base), ("baseline", "lilaw"),
+                        progress=False) for flag in (False, True))
+    for method in ("baseline", "lilaw"):
+        a, b = plain["methods"][method], every["methods"][method]
+        assert a["metrics"]["test"] == b["metrics"]["test"] and a["metrics"]["best_epoch"] == b["metrics"]["best_epoch"]
+        assert [e["val_loss"] for e in a["history"]] == [e["val_loss"] for e in b["history"]]
+        assert "test_top1" not in a["history"][0] and all(0 <= e["test_top1"] <= 1 for e in b["history"])
+        assert b["history"][-1]["test_top1"] == b["metrics"]["test_last_epoch"]["top1"]
+        assert rule_epoch(b["history"], "val_loss") == b["metrics"]["best_epoch"]
+    record = {"preset": "p", "row": "r", "run_id": "x", "payload": {"config": every["config"], "result": every}}
+    assert replay_errors([record]) == []
+    record["payload"]["result"]["methods"]["lilaw"]["metrics"]["test"]["top1"] += 0.01  # a tampered record
+    assert len(replay_errors([record])) == 1
+    # the new field keeps old run ids unless it is set
+    cfg = config_from_preset("cpu-digits", **base)
+    assert run_id_of(cfg, ("baseline",)) == run_id_of({k: v for k, v in cfg.to_dict().items()
+                                                       if k != "test_each_epoch"}, ("baseline",))
+    assert run_id_of(config_from_preset("cpu-digits", test_each_epoch=True, **base), ("baseline",)) != \
+        run_id_of(cfg, ("baseline",))

@@ -225,6 +225,16 @@ SWEEP_PRESETS = {
                            "set-up at 50 % uniform noise (issue 16)", ("meta-lr",),
                            grid(("meta-lr",), {"cifar10-jpeg": PRETRAINED_CIFAR}, ["cifar10-jpeg"], U, (0.5,),
                                 META_LR, SEEDS5)),
+    # issue 16, part 1: every selection rule replayed from per-epoch test metrics (test_each_epoch), on the two
+    # settings where the val_loss rule decided the sign: GCE/SCE on digits (cpu-beyond) and LiLAW on
+    # PneumoniaMNIST at 40-50 % (cpu-table2). Same configs as those rows plus the per-epoch test pass.
+    "cpu-selection": _preset("checkpoint selection: the test metrics of every epoch, so that every rule can be "
+                             "replayed; digits 50 % (baseline, LiLAW, GCE, SCE) and PneumoniaMNIST 40 and 50 % "
+                             "(baseline, LiLAW) uniform noise (issue 16)", ("selection",),
+                             grid(("selection",), CPU, ["digits"], U, (0.5,), ("baseline", "lilaw", "gce", "sce"),
+                                  SEEDS5, tag="/every-epoch", test_each_epoch=True)
+                             + grid(("selection",), CPU, ["pneumoniamnist"], U, (0.4, 0.5), PAIR, SEEDS5,
+                                    tag="/every-epoch", test_each_epoch=True)),
     # ------------------------------------------------------------------ paper scale (GPU)
     "paper-table1": _preset("CIFAR-100-M, ViT-B/16, every noise kind at 50 % (Table 1)", ("1",),
                             grid(("1",), P, ["cifar100"], NOISE_T1, (0.5,), PAIR + ("baseline-frozen",), (0,))),

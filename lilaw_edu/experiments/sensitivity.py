@@ -16,7 +16,8 @@ import math
 
 from lilaw_edu.experiments.analysis import fmt_diff, row_diff, scale_digits
 
-__all__ = ["last_epoch_metric", "selection_sensitivity", "sensitivity_summary", "check_selected"]
+__all__ = ["last_epoch_metric", "selection_sensitivity", "sensitivity_summary", "check_selected", "RULES", "rule_epoch",
+           "rule_values", "rule_table", "replay_errors"]
 
 _LAST = {"top1": "top1_last", "top1_cal": "top1_last", "top5": "top5_last", "auroc": "auroc_last",
          "auroc_cal": "auroc_last", "auroc_weighted": "auroc_weighted_last",
@@ -144,3 +145,119 @@ def check_selected(sensitivity, comparison) -> int:
             raise AssertionError(f"row {key}: the sensitivity table shows {r['Δ selected [95% CI]']!r}, "
                                  f"the comparison table {shown.get(key, 'nothing')!r}")
     return len(sensitivity)
+
+
+# ------------------------------------------------------------------ every rule, replayed from per-epoch test metrics
+RULES = ("val_loss", "val_acc", "val_loss_clean", "val_acc_clean", "last")
+"""Rules :func:`rule_epoch` replays: lowest validation cross-entropy, highest validation accuracy (on the noisy
+labels, as in training), the same two on the validation set's clean labels (an oracle a practitioner lacks), and the
+last epoch."""
+
+
+def rule_epoch(history: list, rule: str) -> int:
+    """The 1-based epoch ``rule`` selects from a run's per-epoch history, as ``select_checkpoint`` does (ties to
+    the later epoch, a NaN score never wins, no early stopping).
+
+    Parameters
+    ----------
+    history : list of dict
+        A record's per-epoch entries (``epoch``, ``val_loss``, ``val_acc``, ``val_loss_clean``, ``val_acc_clean``).
+    rule : str
+        One of :data:`RULES`.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if not history:
+        raise ValueError("history must have at least one epoch, got an empty list")
+    best, best_score = None, -math.inf
+    for entry in history:
+        score = 0.0 if rule == "last" else (-entry[rule] if "loss" in rule else entry[rule])
+        score = score if score == score else -math.inf
+        if best is None or score >= best_score:
+            best, best_score = entry["epoch"], score
+    return best
+
+
+def rule_values(records: list, preset: str, row: str, method: str, rule: str, metric: str = "top1") -> dict:
+    """``{seed: (test metric at the epoch rule selects, that epoch)}`` of one method in one row, from records
+    written with ``test_each_epoch`` (history ``test_<metric>``)."""
+    out = {}
+    for rec in records:
+        if (rec["preset"], rec["row"]) != (preset, row) or method not in rec["payload"]["result"]["methods"]:
+            continue
+        history = rec["payload"]["result"]["methods"][method]["history"]
+        if f"test_{metric}" not in history[0]:
+            raise ValueError(f"{rec.get('file', rec['run_id'])}: no per-epoch test_{metric}; the run needs "
+                             f"test_each_epoch=True")
+        epoch = rule_epoch(history, rule)
+        out[int(rec["payload"]["spec"]["seed"])] = (history[epoch - 1][f"test_{metric}"], epoch)
+    return out
+
+
+def rule_table(records: list, comparisons: list, rules=RULES, metric: str = "top1"):
+    """Each comparison's paired difference under every rule, with Holm and BH p-values over the whole table.
+
+    Parameters
+    ----------
+    records : list of dict
+        Valid records written with ``test_each_epoch``.
+    comparisons : list of tuple
+        ``(label, preset, row, method, reference)``.
+    rules : sequence of str
+        From :data:`RULES`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: comparison, rule, epoch (method), epoch (reference) (mean selected epochs), Δ [95% CI],
+        p, p Holm, p BH, seeds. Accuracies in points.
+    """
+    import pandas as pd
+
+    from lilaw_edu.experiments.verdicts import adjust
+    from lilaw_edu.metrics import paired_difference
+    scale, digits = scale_digits(metric)
+    rows, pvals = [], []
+    for label, preset, row, method, ref in comparisons:
+        for rule in rules:
+            a, b = (rule_values(records, preset, row, m, rule, metric) for m in (method, ref))
+            seeds = sorted(set(a) & set(b))
+            diff = paired_difference([a[s][0] for s in seeds], [b[s][0] for s in seeds]) if len(seeds) > 1 else None
+            pvals.append(diff["p_value"] if diff else math.nan)
+            rows.append({"comparison": label, "rule": rule,
+                         "epoch (method)": sum(a[s][1] for s in seeds) / max(len(seeds), 1),
+                         "epoch (reference)": sum(b[s][1] for s in seeds) / max(len(seeds), 1),
+                         "Δ [95% CI]": fmt_diff(diff, scale, digits), "p": pvals[-1], "seeds": len(seeds)})
+    for r, holm, bh in zip(rows, *adjust(pvals)):
+        r["p Holm"], r["p BH"] = holm, bh
+    return pd.DataFrame(rows, columns=["comparison", "rule", "epoch (method)", "epoch (reference)", "Δ [95% CI]",
+                                       "p", "p Holm", "p BH", "seeds"])
+
+
+def replay_errors(records: list) -> list:
+    """Where replaying a record's own rule disagrees with what it recorded: the epoch, the selected test top-1
+    or the last epoch's test top-1 (records with per-epoch test metrics and ``select_on="val"`` only).
+
+    Returns
+    -------
+    list of str
+        One message per disagreement; empty when every replay matches exactly.
+    """
+    errors = []
+    for rec in records:
+        cfg = rec["payload"]["config"]
+        for method, res in rec["payload"]["result"]["methods"].items():
+            history, m = res["history"], res["metrics"]
+            if "test_top1" not in history[0] or m.get("select_on", cfg.get("select_on")) != "val":
+                continue
+            name = f"{rec.get('file', rec['run_id'])} {method}"
+            epoch = rule_epoch(history, m["select_by"])
+            if epoch != m["best_epoch"]:
+                errors.append(f"{name}: replayed epoch {epoch}, recorded {m['best_epoch']}")
+            elif history[epoch - 1]["test_top1"] != m["test"]["top1"]:
+                errors.append(f"{name}: test top-1 {history[epoch - 1]['test_top1']} at epoch {epoch}, "
+                              f"recorded {m['test']['top1']}")
+            if history[-1]["test_top1"] != m["test_last_epoch"]["top1"]:
+                errors.append(f"{name}: last-epoch test top-1 {history[-1]['test_top1']}, "
+                              f"recorded {m['test_last_epoch']['top1']}")
+    return errors

@@ -72,6 +72,7 @@ def _sha256(text: str) -> str:
 HASH_NEUTRAL_DEFAULTS = {
     "pretrain": "none",    # issue 16, part 5 (lilaw_edu.training.pretrain)
     "pretrain_epochs": 5,
+    "test_each_epoch": False,  # issue 16, part 1 (selection rules replayed from per-epoch test metrics)
 }
 
 

@@ -115,6 +115,7 @@ class TrainConfig:
     record_weights_epochs: tuple = ()  # 1-based epochs after which per-sample weights on the training set are saved
     record_scores: bool = False        # feed difficulty-score recorders (AUM, EL2N, ...) during weighting="none" runs
     temperature_scaling: bool = True   # also report test metrics after temperature scaling fitted on validation
+    test_each_epoch: bool = False      # also test after every epoch (history test_top1/_auroc); never selects
     # ---- runtime
     augment: bool = False              # random crop (padding) + horizontal flip on training images
     device: str = "auto"               # "auto" | "cpu" | "cuda"
@@ -250,9 +251,7 @@ def resolve_methods(methods) -> tuple:
 # ------------------------------------------------------------------ validation
 FLOAT32_MAX = 3.4028234663852886e38
 MAX_SEED = 2 ** 32 - 1  # numpy's RandomState (used by the data splits) takes seeds below 2**32
-_BOOL_FIELDS = ("clean_val", "val_shift", "train_on_clean_only", "pretrained", "constraints", "detach_weights",
-                "learn_meta", "meta_lr_scale_with_k", "meta_fused_forward", "meta_cuda_stream", "meta_cuda_graph",
-                "record_scores", "temperature_scaling", "augment", "amp", "channels_last", "compile", "deterministic")
+_BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.type in ("bool", bool))
 _CHOICES = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("freeze", FREEZE_MODES),
             ("baseline_freeze", BASELINE_FREEZE_MODES), ("select_by", SELECT_BY), ("select_on", SELECT_ON),
             ("weighting", WEIGHTINGS), ("meta_val_mode", META_VAL_MODES), ("loss", LOSSES), ("device", DEVICES),

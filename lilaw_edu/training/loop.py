@@ -225,6 +225,9 @@ def train_epoch(run: MethodRun, state: LoopState) -> dict:
                         config=cfg, device=run.device, num_classes=run.splits.num_classes,
                         weights=state.weights, scores=state.scores)
     record["epoch_time_s"] = time.perf_counter() - t0
+    if cfg.test_each_epoch:  # after the timing: a study aid, not part of training
+        test, _ = _test_metrics(run)
+        record["test_top1"], record["test_auroc"] = test["top1"], test["auroc"]
     return record
 
 
@@ -349,7 +352,8 @@ def run_method(config: TrainConfig, method: str, splits, init_state: dict, *, no
         ``best_val_loss``, ``epochs_run``, ``stopped_early``, ``skipped_meta_steps``), ``lilaw`` (final
         α, β, δ or None), ``history`` (per-epoch dicts: ``epoch``, ``train_loss``, ``train_acc``,
         ``val_loss`` (cross-entropy), ``val_acc``, ``val_loss_clean``, ``val_acc_clean``, ``lr``, ``warmup``,
-        ``alpha``, ``beta``, ``delta``, ``skipped_meta_steps``, ``epoch_time_s``, ``time_s`` (cumulative)),
+        ``alpha``, ``beta``, ``delta``, ``skipped_meta_steps``, ``epoch_time_s``, ``time_s`` (cumulative); with
+        ``test_each_epoch`` also ``test_top1``, ``test_auroc``),
         ``weights`` ({epoch: {w_alpha, w_beta, w_delta, w}} lists over the training set), ``scores``
         ({epoch: {name: list}}), ``wall_time_s``, ``thread_changes``.
 
