@@ -193,3 +193,17 @@ def test_rules_name_the_bad_value():
         "lilaw": {"history": [{"epoch": 1, "val_loss": 1.0}]}}}}}
     with pytest.raises(ValueError, match="no per-epoch test_top1; the run needs test_each_epoch=True"):
         rule_values([rec], "p", "r", "lilaw", "last")
+
+
+def test_plot_epoch_curves_marks_the_lowest_mean_validation_loss():
+    from lilaw_edu.experiments.plots import plot_epoch_curves
+    losses = {"baseline": [1.0, 0.8, 0.9], "lilaw": [0.7, 0.9, 1.1]}
+    records = [{"preset": "p", "row": "r", "payload": {"result": {"methods": {
+        m: {"history": [dict(val_loss=v + 0.01 * s, val_acc=0.5, test_top1=0.6 + e / 10)
+                        for e, v in enumerate(vals)]} for m, vals in losses.items()}}}} for s in range(3)]
+    fig = plot_epoch_curves(records, "p", "r", ["baseline", "lilaw"])
+    ax = fig.axes[0]
+    markers = [line.get_xydata()[0].tolist() for line in ax.lines if line.get_marker() == "o"]
+    assert markers == [[2.0, pytest.approx(0.81)], [1.0, pytest.approx(0.71)]]
+    with pytest.raises(ValueError, match="no gce runs in preset 'p' row 'r'"):
+        plot_epoch_curves(records, "p", "r", ["gce"])

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["plot_vs_rate", "trajectory_histories", "plot_run_trajectories", "plot_seed_spread", "METHOD_STYLE",
-           "method_color", "plot_cheap_meta"]
+           "method_color", "plot_cheap_meta", "EPOCH_CURVES", "plot_epoch_curves"]
 
 METHOD_STYLE = {"baseline": dict(color="tab:gray", marker="o"), "lilaw": dict(color="tab:blue", marker="s"),
                 "lilaw-frozen": dict(color="tab:orange", marker="^"), "baseline-frozen": dict(color="black", marker="v"),
@@ -242,3 +242,46 @@ def plot_cheap_meta(points: list, variance: dict | None = None, *, time_goal: fl
     fig.tight_layout()
     return fig
 
+
+
+EPOCH_CURVES = (("val_loss", "validation cross-entropy\n(noisy labels)"),
+                ("val_acc", "validation accuracy\n(noisy labels)"), ("test_top1", "test top-1"))
+
+
+def plot_epoch_curves(records: list, preset: str, row: str, methods, keys=EPOCH_CURVES, axes=None):
+    """Per-epoch history values averaged over seeds, one panel per key, one line per method; a marker on each
+    line at the epoch the lowest mean validation cross-entropy picks.
+
+    Parameters
+    ----------
+    records : list of dict
+        Result records; the panels need history keys ``keys`` (``test_top1`` needs ``test_each_epoch``).
+    preset, row : str
+    methods : sequence of str
+    keys : sequence of (history key, panel title)
+    axes : sequence of matplotlib Axes, optional
+        One per key.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 2.9))
+    for method in methods:
+        hists = [r["payload"]["result"]["methods"][method]["history"] for r in records
+                 if (r["preset"], r["row"]) == (preset, row) and method in r["payload"]["result"]["methods"]]
+        if not hists:
+            raise ValueError(f"no {method} runs in preset {preset!r} row {row!r}")
+        mean = {k: np.nanmean([[e[k] for e in h] for h in hists], axis=0) for k, _ in keys}
+        epochs = np.arange(1, len(mean[keys[0][0]]) + 1)
+        pick = int(np.nanargmin(mean["val_loss"])) if "val_loss" in mean else None
+        for ax, (key, title) in zip(axes, keys):
+            ax.plot(epochs, mean[key], color=method_color(method), label=method, lw=1.5)
+            if pick is not None:
+                ax.plot(epochs[pick], mean[key][pick], "o", color=method_color(method), ms=6)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("epoch")
+    axes[0].legend(fontsize=7)
+    axes[0].figure.tight_layout()
+    return axes[0].figure
