@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from lilaw_edu.experiments.analysis import fmt_diff, row_diff, scale_digits
+from lilaw_edu.training.selection import epoch_score
 
 __all__ = ["last_epoch_metric", "selection_sensitivity", "sensitivity_summary", "check_selected", "RULES", "rule_epoch",
            "rule_values", "rule_table", "replay_errors"]
@@ -169,10 +170,10 @@ def rule_epoch(history: list, rule: str) -> int:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if not history:
         raise ValueError("history must have at least one epoch, got an empty list")
+    select_by, select_on = (rule[:-len("_clean")], "clean_val") if rule.endswith("_clean") else (rule, "val")
     best, best_score = None, -math.inf
     for entry in history:
-        score = 0.0 if rule == "last" else (-entry[rule] if "loss" in rule else entry[rule])
-        score = score if score == score else -math.inf
+        score = epoch_score(entry, select_by, select_on)
         if best is None or score >= best_score:
             best, best_score = entry["epoch"], score
     return best

@@ -11,7 +11,6 @@ epoch, the meta step, evaluation) are in :mod:`lilaw_edu.training.engine`.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from lilaw_edu.training import engine
 from lilaw_edu.training.checkpoint import LoopState
 from lilaw_edu.training.config import TrainConfig, method_overrides
 from lilaw_edu.training.recording import record_training_set
+from lilaw_edu.training.selection import epoch_score
 from lilaw_edu.training.meta_schedule import check_fusable, effective_meta_lr
 from lilaw_edu.training.methods.harness import Reweighter, filter_training_labels, make_reweighter
 
@@ -239,10 +239,7 @@ def select_checkpoint(run: MethodRun, state: LoopState, record: dict) -> bool:
     since the score last strictly improved; the run stops once it reaches ``patience`` (> 0).
     """
     cfg = run.config
-    suffix = "_clean" if cfg.select_on == "clean_val" else ""
-    score = {"val_loss": -record["val_loss" + suffix], "val_acc": record["val_acc" + suffix],
-             "last": 0.0}[cfg.select_by]
-    score = score if score == score else -math.inf  # a NaN validation score never wins
+    score = epoch_score(record, cfg.select_by, cfg.select_on)  # a NaN validation score never wins
     improved = state.best_score is None or score > state.best_score
     if state.best_score is None or score >= state.best_score:
         state.best_score, state.best_epoch = score, record["epoch"]
